@@ -1,0 +1,622 @@
+"""Talk to a board running the BINGO sketch over a serial port: find it, upload a model, ask it to predict.
+
+Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there). Every read has a deadline,
+and every failure a student can cause becomes a FlashError whose message says what to do.
+`port="sim"` is the simulated Uno (bingo_kit.simulator) running the very same firmware in simavr.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bingo_kit.boards import Board, board_for_identify_code, guess_board
+from bingo_kit.errors import KitError
+from bingo_kit.export import crc16, decode_blob
+
+BAUD_RATE = 115_200
+SYNC_REQUEST, SYNC_RESPONSE = 0xA5, 0x5A        # §4.1, §4.2
+MAX_REQUEST_PAYLOAD = 59                        # §4.1: a request fits the board's 64-byte receive buffer
+CMD_IDENTIFY, CMD_BEGIN, CMD_CHUNK, CMD_COMMIT, CMD_ABORT, CMD_PREDICT = (
+    0x49, 0x42, 0x43, 0x4D, 0x41, 0x50)        # §5
+RESPONSE_TIMEOUT = 0.5                          # §4.4
+COMMIT_TIMEOUT, COMMIT_SECONDS_PER_BYTE = 3.0, 0.0034
+HANDSHAKE_SECONDS, HANDSHAKE_RETRY_SECONDS = 4.0, 0.25   # §4.4: IDENTIFY every 250 ms for at most 4 s
+# §4.4: silence after opening a port that resets the board: a byte in the Mega's bootloader window would
+# keep it from starting the sketch. A pty (the simulator's) does not reset anything and skips this.
+BOOT_QUIET_SECONDS = 2.0
+IDENTIFY = struct.Struct("<4sBBBBHHBHHBBBH")    # §5.1, 22 bytes
+
+
+# --- errors (§6) ----------------------------------------------------------------------------------
+
+class FlashError(KitError):
+    """Something went wrong talking to a board; the message says what to do."""
+
+
+class NoBoardError(FlashError):
+    """No board at that port (or none plugged in)."""
+
+
+class NotBingoFirmwareError(FlashError):
+    """Something answers on the port, but not our sketch."""
+
+
+class BoardDisconnectedError(FlashError):
+    """The board went away mid-conversation: unplugged, reset, or the simulator stopped."""
+
+
+class BoardError(FlashError):
+    """The board answered with an error status (§6); `code` is that status byte."""
+
+    code: int = -1
+    default_message = "The board reported an error."
+
+    def __init__(self, message: str | None = None, code: int | None = None):
+        super().__init__(message or self.default_message)
+        if code is not None:
+            self.code = code
+
+
+def _status_error(name: str, code: int, message: str, base: type = BoardError) -> type:
+    return type(name, (base,), {"code": code, "__doc__": message, "default_message": message})
+
+
+class ModelTooBigError(BoardError):
+    """The model is larger than the board can store."""
+
+    code = 0x06
+    default_message = "The model is larger than this board's capacity — prune more weights."
+
+    def __init__(self, size: int, capacity: int, board_name: str = "this board"):
+        self.size, self.capacity = size, capacity
+        super().__init__(
+            f"The model is {size} bytes but {board_name} holds at most {capacity}: {size - capacity} bytes too "
+            "many. Prune more weights (or pick a bigger board) and export again."
+        )
+
+
+class ChecksumRejectedError(BoardError):
+    """The board's CRC of the uploaded bytes differs from ours."""
+
+    code = 0x0A
+    default_message = ("The board rejected the model's checksum — the upload was damaged on the way. "
+                       "Check the cable and flash again; the previous model is still on the board.")
+
+
+FrameCrcError = _status_error("FrameCrcError", 0x01, "A message arrived damaged — check the USB cable.")
+FrameLengthError = _status_error("FrameLengthError", 0x02, "The board received a message that was too long.")
+FrameTimeoutError = _status_error("FrameTimeoutError", 0x03, "A message stopped half-way (more than 50 ms gap).")
+UnknownCommandError = _status_error(
+    "UnknownCommandError", 0x04, "The board does not know this command — flash the latest bingo_receiver sketch.")
+BadLengthError = _status_error("BadLengthError", 0x05, "The board got the wrong number of bytes for this command.")
+NotUploadingError = _status_error("NotUploadingError", 0x07, "The board was not expecting model data — flash again.")
+UploadOverflowError = _status_error("UploadOverflowError", 0x08, "More model bytes were sent than announced.")
+IncompleteUploadError = _status_error("IncompleteUploadError", 0x09, "The upload ended before all bytes arrived.")
+BadMagicError = _status_error("BadMagicError", 0x0B, "The board says this is not a BINGO model.")
+BadVersionError = _status_error(
+    "BadVersionError", 0x0C, "The board's firmware does not support this model format — flash the latest sketch.")
+BadModelError = _status_error("BadModelError", 0x0D, "The board found the model's structure inconsistent.")
+TooWideError = _status_error("TooWideError", 0x0E, "A layer is wider than this board's memory allows — use fewer units.")
+NoModelError = _status_error("NoModelError", 0x0F, "There is no model on the board yet — flash one first.")
+EepromError = _status_error("EepromError", 0x10, "The board's EEPROM did not read back what was written.")
+
+STATUS_ERRORS: dict[int, type] = {cls.code: cls for cls in (
+    FrameCrcError, FrameLengthError, FrameTimeoutError, UnknownCommandError, BadLengthError, ModelTooBigError,
+    NotUploadingError, UploadOverflowError, IncompleteUploadError, ChecksumRejectedError, BadMagicError,
+    BadVersionError, BadModelError, TooWideError, NoModelError, EepromError)}
+
+
+class _NoReply(Exception):
+    """Internal: the deadline passed before a complete response arrived."""
+
+
+# --- ports ----------------------------------------------------------------------------------------
+
+@dataclass
+class PortInfo:
+    device: str
+    description: str
+    is_arduino: bool
+    board_guess: str | None
+    vid: int | None = None
+    pid: int | None = None
+
+
+def list_ports() -> list[PortInfo]:
+    """Serial ports on this computer, Arduino-looking ones (by USB vendor/product id) first."""
+    from serial.tools import list_ports as serial_list_ports
+
+    ports = []
+    for port in serial_list_ports.comports():
+        guess = guess_board(port.vid, port.pid)
+        ports.append(PortInfo(port.device, port.description or "", guess is not None, guess, port.vid, port.pid))
+    return sorted(ports, key=lambda p: (not p.is_arduino, p.device))
+
+
+def find_arduino() -> str:
+    """The device of the first Arduino-looking port, or NoBoardError."""
+    arduinos = [port for port in list_ports() if port.is_arduino]
+    if not arduinos:
+        raise NoBoardError("No Arduino found on any USB port. Plug one in (with a data cable, not a charging-only "
+                           "one), or use port='sim' for the simulated Uno.")
+    return arduinos[0].device
+
+
+# --- answers --------------------------------------------------------------------------------------
+
+@dataclass
+class BoardInfo:
+    """The IDENTIFY answer (§5.1)."""
+
+    firmware_version: str
+    blob_format: int
+    board_code: int
+    board: Board | None
+    capacity: int
+    free_ram: int
+    has_model: bool
+    model_length: int
+    model_crc: int
+    widest_layer: int
+    max_chunk: int
+    uploading: bool
+    clock_khz: int
+
+    @property
+    def protocol_version(self) -> int:
+        return self.blob_format
+
+    @property
+    def board_name(self) -> str:
+        return self.board.name if self.board else "this board"
+
+
+@dataclass
+class UploadResult:
+    bytes: int
+    seconds: float
+    crc: int
+    eeprom_ms: int
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.bytes / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class Prediction:
+    label: int
+    logits: list[int]
+    cycles: int
+    micros: float
+
+
+def _parse_identify(payload: bytes) -> BoardInfo:
+    if len(payload) < IDENTIFY.size or payload[:4] != b"BNGO":
+        raise NotBingoFirmwareError("The device answers, but not with the BINGO firmware. "
+                                    "Flash hardware/bingo_receiver/bingo_receiver.ino onto it with the Arduino IDE.")
+    (_, major, minor, blob_format, board_code, capacity, free_ram, has_model, model_length, model_crc,
+     widest, max_chunk, uploading, clock_khz) = IDENTIFY.unpack(payload[:IDENTIFY.size])
+    return BoardInfo(f"{major}.{minor}", blob_format, board_code, board_for_identify_code(board_code), capacity,
+                     free_ram, bool(has_model), model_length, model_crc, widest, max_chunk, bool(uploading),
+                     clock_khz)
+
+
+# --- the board ------------------------------------------------------------------------------------
+
+def _resets_on_open(device: str) -> bool:
+    """Whether opening `device` may reset a board: a USB serial port does (DTR); a pseudo-terminal such
+    as the simulator's has no DTR line and does not."""
+    return not os.path.realpath(device).startswith("/dev/pts/")
+
+
+# Boards this process has open, by port. A notebook cell re-run creates a new BingoBoard for a port the
+# previous run never closed; closing the stale one first is what lets the port open again.
+_OPEN_BOARDS: dict[str, BingoBoard] = {}
+
+
+class BingoBoard:
+    """A board running the BINGO sketch. Use as a context manager, or call close().
+
+    port: a device path ("/dev/ttyACM0", "COM3"), "auto" (the first Arduino-looking port) or "sim"
+    (a simulated Uno this object starts and stops; its EEPROM lives in `sim_eeprom`, by default the file
+    shared by all `--port sim` commands). Opening waits `boot_wait` seconds (default: 2 s for a port that
+    resets the board, 0 for a pty like the simulator's), then shakes hands (§4.4); `info` holds IDENTIFY.
+    """
+
+    def __init__(self, port: str = "auto", *, sim_eeprom=None, handshake_seconds: float = HANDSHAKE_SECONDS,
+                 boot_wait: float | None = None):
+        self.simulator = None
+        self._serial = None
+        self._pending_size = 0   # size of the upload in flight, for E_TOO_BIG's message
+        self._bytes_heard = 0    # during the handshake: did anything answer at all?
+        if port == "auto":
+            port = find_arduino()
+        self.port_name = port
+        if port == "sim" and sim_eeprom is None:
+            from bingo_kit.simulator import default_sim_eeprom
+
+            sim_eeprom = default_sim_eeprom()
+        # Key of the registry: the port, or for the simulator its EEPROM file (one simulated board per file).
+        self._registry_key = f"sim:{Path(sim_eeprom).resolve()}" if port == "sim" else port
+        stale = _OPEN_BOARDS.pop(self._registry_key, None)
+        if stale is not None:
+            stale.close()
+        try:
+            if port == "sim":
+                self._start_simulator(sim_eeprom)
+                device = self.simulator.port
+            else:
+                device = port
+            self._serial = self._open(device)
+            _OPEN_BOARDS[self._registry_key] = self
+            self.device = device
+            if boot_wait is None:
+                boot_wait = BOOT_QUIET_SECONDS if _resets_on_open(device) else 0.0
+            time.sleep(boot_wait)  # the board resets on open (DTR); let its bootloader finish undisturbed
+            self.info = self._handshake(handshake_seconds)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- opening -----------------------------------------------------------------------------------
+
+    def _start_simulator(self, eeprom_path) -> None:
+        from bingo_kit.simulator import SimulatedBoard
+
+        self.simulator = SimulatedBoard(eeprom_path)
+        self.simulator.start()
+
+    @staticmethod
+    def _open(device: str):
+        import serial
+
+        try:
+            # A short read timeout; _read() loops on it until each response's own deadline (§4.4).
+            # exclusive: a second program (or a forgotten handle) cannot talk over us, as on Windows.
+            exclusive = True if os.name == "posix" else None
+            return serial.Serial(device, BAUD_RATE, timeout=0.05, write_timeout=1.0, exclusive=exclusive)
+        except serial.SerialException as error:
+            reason = str(error)
+            if "ermission" in reason:
+                hint = ("you may not have permission to use serial ports — on Linux: "
+                        "sudo usermod -aG dialout $USER, then log out and in again")
+            elif any(word in reason.lower() for word in ("busy", "access is denied", "lock")):
+                hint = "another program (Arduino IDE serial monitor?) has it open — close that first"
+            else:
+                hint = "is the board plugged in? `bingo-kit ports` lists the ports this computer sees"
+            raise NoBoardError(f"Could not open {device}: {hint}.") from None
+
+    def _handshake(self, seconds: float) -> BoardInfo:
+        """§4.4: IDENTIFY every 250 ms until a valid answer, for at most `seconds` (rides out the bootloader)."""
+        deadline = time.monotonic() + seconds
+        self._bytes_heard = 0
+        while True:
+            try:
+                self._serial.reset_input_buffer()
+                self._write_frame(CMD_IDENTIFY, b"")
+                try_deadline = min(deadline, time.monotonic() + HANDSHAKE_RETRY_SECONDS)
+                status, payload = self._read_response(CMD_IDENTIFY, try_deadline)
+                if status == 0:
+                    return _parse_identify(payload)
+            except _NoReply:
+                pass
+            if time.monotonic() >= deadline:
+                break
+        where = "the simulated Uno" if self.simulator else self.port_name
+        if self._bytes_heard:
+            raise NotBingoFirmwareError(
+                f"Something answers on {where}, but not the BINGO firmware. Flash "
+                "hardware/bingo_receiver/bingo_receiver.ino onto the board with the Arduino IDE, then try again.")
+        raise NotBingoFirmwareError(
+            f"No BINGO firmware answered on {where} within {seconds:.0f} s. Is this the right port, and is "
+            "hardware/bingo_receiver/bingo_receiver.ino flashed onto the board?")
+
+    # -- frames (§4) -------------------------------------------------------------------------------
+
+    def _disconnected(self, what: str) -> BoardDisconnectedError:
+        where = "The simulated Uno" if self.simulator else f"The board on {self.port_name}"
+        return BoardDisconnectedError(f"{where} stopped answering {what} — was it unplugged or reset? "
+                                      "Plug it back in and try again; a model already on it is kept.")
+
+    def _write_frame(self, command: int, payload: bytes) -> None:
+        import serial
+
+        if self._serial is None:
+            raise FlashError("This board connection is closed; connect again.")
+        body = bytes([command, len(payload)]) + payload
+        frame = bytes([SYNC_REQUEST]) + body + struct.pack("<H", crc16(body))
+        try:
+            self._serial.write(frame)
+        except (serial.SerialException, OSError):
+            raise self._disconnected("while the kit was sending") from None
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        import serial
+
+        buffer = b""
+        while len(buffer) < n:
+            if time.monotonic() >= deadline:
+                raise _NoReply
+            try:
+                chunk = self._serial.read(n - len(buffer))
+            except (serial.SerialException, OSError):
+                raise self._disconnected("mid-conversation") from None
+            buffer += chunk
+            self._bytes_heard += len(chunk)
+        return buffer
+
+    def _read_response(self, command: int, deadline: float) -> tuple[int, bytes]:
+        """(status, payload) of the next valid response to `command`; stale or damaged ones are skipped."""
+        while True:
+            if self._read(1, deadline)[0] != SYNC_RESPONSE:
+                continue  # noise before a sync byte is discarded (§4.3 mirrored on the host)
+            header = self._read(3, deadline)
+            answered, status, length = header
+            payload = self._read(length, deadline)
+            (crc,) = struct.unpack("<H", self._read(2, deadline))
+            if crc != crc16(header + payload):
+                continue  # a damaged response: keep hunting; the deadline bounds the wait
+            if answered in (command, 0x00):  # 0x00: the board could not tell which command (§4.2)
+                return status, payload
+            # a late answer to an earlier request: skip it
+
+    def _request(self, command: int, payload: bytes = b"", timeout: float = RESPONSE_TIMEOUT) -> bytes:
+        """Send one request, wait for its response (§4.4 time-outs), raise the §6 error if not OK."""
+        self._write_frame(command, payload)
+        try:
+            status, answer = self._read_response(command, time.monotonic() + timeout)
+        except _NoReply:
+            raise self._disconnected(f"(no reply within {timeout:.1f} s)") from None
+        if status != 0:
+            raise self._status_error(status, answer)
+        return answer
+
+    def _status_error(self, status: int, payload: bytes) -> BoardError:
+        if status == ModelTooBigError.code:
+            capacity = struct.unpack("<H", payload[:2])[0] if len(payload) >= 2 else self.info.capacity
+            return ModelTooBigError(self._pending_size, capacity, self.info.board_name)
+        cls = STATUS_ERRORS.get(status)
+        if cls is None:
+            return BoardError(f"The board answered with unknown error code 0x{status:02X} — "
+                              "is the kit older than the firmware?", status)
+        return cls()
+
+    # -- commands (§5) -----------------------------------------------------------------------------
+
+    def identify(self) -> BoardInfo:
+        self.info = _parse_identify(self._request(CMD_IDENTIFY))
+        return self.info
+
+    def upload(self, blob, progress: bool = True,
+               on_progress: Callable[[int, int], None] | None = None) -> UploadResult:
+        """Send a model (bytes, or an ExportReport) in §5 chunks; the board verifies it, stores it, runs it."""
+        from tqdm.auto import tqdm
+
+        blob = bytes(getattr(blob, "blob", blob))
+        model = decode_blob(blob)  # a broken file fails here, with a clear BlobError, before anything is sent
+        info = self.identify()     # the board's own answer is the truth about its capacity (§3)
+        self._pending_size = len(blob)
+        if len(blob) > info.capacity:
+            raise ModelTooBigError(len(blob), info.capacity, info.board_name)
+        if info.widest_layer and max(model.sizes) > info.widest_layer:
+            raise TooWideError(f"A layer has {max(model.sizes)} units but {info.board_name} handles at most "
+                               f"{info.widest_layer}. Use fewer hidden units.")
+        crc = crc16(blob)
+        started = time.monotonic()
+        begin = self._request(CMD_BEGIN, struct.pack("<HH", len(blob), crc))
+        chunk_size = min(MAX_REQUEST_PAYLOAD, begin[2] if len(begin) >= 3 and begin[2] else MAX_REQUEST_PAYLOAD)
+        try:
+            with tqdm(total=len(blob), unit="B", desc="upload", disable=not progress, leave=False) as bar:
+                for offset in range(0, len(blob), chunk_size):
+                    piece = blob[offset:offset + chunk_size]
+                    (received,) = struct.unpack("<H", self._request(CMD_CHUNK, piece)[:2])
+                    if received != offset + len(piece):
+                        raise BoardError(f"The board counted {received} bytes where the kit sent "
+                                         f"{offset + len(piece)} — flash again.")
+                    bar.update(len(piece))
+                    if on_progress is not None:
+                        on_progress(offset + len(piece), len(blob))
+            commit_timeout = COMMIT_TIMEOUT + COMMIT_SECONDS_PER_BYTE * len(blob)
+            board_crc, length, eeprom_ms = struct.unpack("<HHH", self._request(CMD_COMMIT, timeout=commit_timeout)[:6])
+        except BoardDisconnectedError:
+            raise
+        except BaseException:
+            self._abort_quietly()  # e.g. Ctrl-C: the board restores its previous model (§5.2)
+            raise
+        if board_crc != crc or length != len(blob):
+            raise ChecksumRejectedError()
+        self.info.has_model, self.info.model_length, self.info.model_crc = True, length, crc
+        return UploadResult(len(blob), time.monotonic() - started, crc, eeprom_ms)
+
+    def _abort_quietly(self) -> None:
+        try:
+            self._request(CMD_ABORT)
+        except FlashError:
+            pass
+
+    def predict(self, x_u8) -> Prediction:
+        """Run the board's model on one input (bytes or uint8 array); §5.3 sends it in 58-byte pieces."""
+        data = np.asarray(x_u8)
+        if data.dtype != np.uint8:
+            raise FlashError("Inputs for the board must be bytes (uint8); convert pixels with inputs_to_bytes(x).")
+        data = data.reshape(-1).tobytes()
+        if not data:
+            raise FlashError("An input needs at least one byte.")
+        piece_size = MAX_REQUEST_PAYLOAD - 1
+        for offset in range(0, len(data), piece_size):
+            if offset > 255:
+                raise FlashError(f"{len(data)} inputs are more than the board protocol can address (256).")
+            piece = data[offset:offset + piece_size]
+            try:
+                answer = self._request(CMD_PREDICT, bytes([offset]) + piece)
+            except BadLengthError:
+                raise BadLengthError(f"The model on the board takes fewer than {len(data)} inputs.") from None
+            last = offset + len(piece) == len(data)
+            if answer and not last:
+                raise BadLengthError(f"The model on the board takes {offset + len(piece)} inputs, "
+                                     f"not {len(data)}.")
+        if not answer:
+            raise BadLengthError(f"The model on the board takes more than {len(data)} inputs.")
+        label, n_classes, cycles = struct.unpack("<BBI", answer[:6])
+        logits = list(struct.unpack(f"<{n_classes}i", answer[6:6 + 4 * n_classes]))
+        clock_khz = self.info.clock_khz or 16_000
+        return Prediction(label, logits, cycles, cycles * 1000.0 / clock_khz)
+
+    def predict_many(self, x_u8, progress: bool = True) -> list[Prediction]:
+        from tqdm.auto import tqdm
+
+        rows = np.atleast_2d(np.asarray(x_u8))
+        return [self.predict(row) for row in tqdm(rows, desc="predict", disable=not progress, leave=False)]
+
+    # -- lifetime ----------------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None and self._serial.is_open
+
+    def close(self) -> None:
+        """Close the port (and stop the simulator this board started). Safe to call twice."""
+        key = getattr(self, "_registry_key", None)
+        if _OPEN_BOARDS.get(key) is self:
+            del _OPEN_BOARDS[key]
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except Exception:
+                pass
+            self._serial = None
+        if self.simulator is not None:
+            self.simulator.stop()
+            self.simulator = None
+
+    def __enter__(self) -> BingoBoard:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"BingoBoard({self.port_name!r}, {state})"
+
+
+def connect(port: str = "auto", **options) -> BingoBoard:
+    """Open `port` ("auto" = first Arduino, "sim" = simulated Uno, or a device path) and shake hands."""
+    return BingoBoard(port, **options)
+
+
+# --- the host reference next to the board -----------------------------------------------------------
+
+def _model_cache() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bingo-kit" / "models"
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def remember_blob(blob: bytes) -> Path:
+    """Keep a copy of a flashed blob, found again by its CRC and length (what IDENTIFY reports)."""
+    path = _model_cache() / f"{crc16(blob):04x}-{len(blob)}.bingo"
+    path.write_bytes(blob)
+    return path
+
+
+def recall_blob(info: BoardInfo) -> bytes:
+    """The blob the board holds, if this computer flashed it (see remember_blob)."""
+    if not info.has_model:
+        raise NoModelError("There is no model on the board yet — flash one first (bingo-kit flash model.bingo).")
+    path = _model_cache() / f"{info.model_crc:04x}-{info.model_length}.bingo"
+    if not path.exists() or crc16(path.read_bytes()) != info.model_crc:
+        raise FlashError(f"The board holds a model ({info.model_length} bytes, CRC 0x{info.model_crc:04X}) that "
+                         "this computer did not flash; pass its file with --model model.bingo.")
+    return path.read_bytes()
+
+
+def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, progress: bool = True) -> dict:
+    """Run `x_u8` on the board and on the host reference of `blob`: logit agreement, accuracy, timing."""
+    blob = bytes(blob)
+    info = board.identify()
+    if not info.has_model or info.model_crc != crc16(blob) or info.model_length != len(blob):
+        raise FlashError("The board holds a different model than the one given — flash it first.")
+    x_u8 = np.atleast_2d(np.asarray(x_u8, dtype=np.uint8))
+    expected = decode_blob(blob).logits(x_u8)
+    predictions = board.predict_many(x_u8, progress=progress)
+    same = [p.logits == list(row) for p, row in zip(predictions, expected.tolist())]
+    labels = np.array([p.label for p in predictions])
+    summary = {
+        "n": len(predictions),
+        "agreement": float(np.mean(same)) if same else 0.0,
+        "accuracy": float(np.mean(labels == np.asarray(y))) if y is not None and len(labels) else None,
+        "mean_inference_us": float(np.mean([p.micros for p in predictions])) if predictions else 0.0,
+    }
+    return summary
+
+
+# --- doctor -----------------------------------------------------------------------------------------
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    essential: bool = True
+
+
+_PACKAGES = (("torch", "torch"), ("numpy", "numpy"), ("pyserial", "serial"), ("tqdm", "tqdm"),
+             ("scikit-learn", "sklearn"), ("matplotlib", "matplotlib"), ("ipywidgets", "ipywidgets"))
+
+
+def diagnose(check_simulator: bool = True) -> list[Check]:
+    """What `bingo-kit doctor` prints: Python and packages, AVR tools, simavr, ports, the simulated Uno."""
+    import shutil
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    checks = [Check("python", sys.version_info >= (3, 10), sys.version.split()[0])]
+    for dist, module in _PACKAGES:
+        try:
+            checks.append(Check(dist, True, metadata.version(dist)))
+        except metadata.PackageNotFoundError:
+            checks.append(Check(dist, False, f"missing: pip install {dist}"))
+    from bingo_kit import simulator
+
+    avr_gcc = shutil.which("avr-gcc")
+    version = (subprocess.run([avr_gcc, "-dumpversion"], capture_output=True, text=True).stdout.strip()
+               if avr_gcc else "")
+    checks.append(Check("avr-gcc", bool(avr_gcc), f"{avr_gcc} {version}" if avr_gcc
+                        else f"missing: sudo apt-get install {simulator.FIRMWARE_PACKAGES}", essential=False))
+    core = simulator.ARDUINO_AVR / "cores" / "arduino" / "Arduino.h"
+    checks.append(Check("arduino core", core.exists(), str(core.parent) if core.exists()
+                        else f"missing: sudo apt-get install {simulator.FIRMWARE_PACKAGES}", essential=False))
+    headers = simulator.SIMAVR_INCLUDE / "sim_avr.h"
+    checks.append(Check("simavr", headers.exists(), str(headers.parent) if headers.exists()
+                        else f"missing: sudo apt-get install {simulator.SIMULATOR_PACKAGES}", essential=False))
+    ports = list_ports()
+    arduinos = [f"{p.device} ({p.board_guess})" for p in ports if p.is_arduino]
+    checks.append(Check("ports", True, ", ".join(arduinos) if arduinos
+                        else f"{len(ports)} serial port(s), no Arduino recognised", essential=False))
+    if check_simulator:
+        checks.append(_check_simulator())
+    return checks
+
+
+def _check_simulator() -> Check:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bingo-doctor-") as scratch:
+        try:
+            started = time.monotonic()
+            with connect("sim", sim_eeprom=Path(scratch) / "eeprom.bin") as board:
+                info = board.info
+            return Check("simulated Uno", True,
+                         f"answers IDENTIFY in {time.monotonic() - started:.1f} s: firmware {info.firmware_version}, "
+                         f"capacity {info.capacity} bytes, free RAM {info.free_ram} bytes", essential=False)
+        except KitError as error:
+            return Check("simulated Uno", False, str(error).splitlines()[0], essential=False)
