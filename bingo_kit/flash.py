@@ -443,7 +443,8 @@ class BingoBoard:
 
     def predict(self, x_u8) -> Prediction:
         """Run the board's model on one input (bytes or uint8 array); §5.3 sends it in 58-byte pieces."""
-        data = np.asarray(x_u8)
+        # np.asarray(b"...") is a 0-d bytes string, not an array of bytes
+        data = np.frombuffer(bytes(x_u8), np.uint8) if isinstance(x_u8, (bytes, bytearray)) else np.asarray(x_u8)
         if data.dtype != np.uint8:
             raise FlashError("Inputs for the board must be bytes (uint8); convert pixels with inputs_to_bytes(x).")
         data = data.reshape(-1).tobytes()

@@ -120,6 +120,14 @@ def test_predict_sends_64_inputs_in_two_pieces(fake):
     assert predictions[0].micros == pytest.approx(1234 / 16)
 
 
+def test_predict_accepts_plain_bytes(fake):
+    q = _model()
+    x = np.random.default_rng(2).integers(0, 256, 64).astype(np.uint8)
+    with connect(fake.port) as board:
+        board.upload(encode_blob(q), progress=False)
+        assert board.predict(x.tobytes()).logits == q.logits(x[None])[0].tolist()
+
+
 def test_predict_before_any_model_says_flash_first(fake):
     with connect(fake.port) as board, pytest.raises(NoModelError, match="flash one first"):
         board.predict(np.zeros(64, np.uint8))
