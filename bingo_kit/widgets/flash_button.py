@@ -1,0 +1,210 @@
+"""Flash button: pick a board, check the model fits, send it with a progress bar, then test it on the board.
+
+The connection stays open after flashing so "Test on board" and the digit pad can ask the board without
+another reset. It is closed when the widget closes, when its cell is re-run, or before another widget
+opens the same port (a serial port can only be held once).
+"""
+from __future__ import annotations
+
+import time
+import weakref
+
+import numpy as np
+
+import ipywidgets as widgets
+
+from bingo_kit.errors import KitError
+from bingo_kit.export import export_model, inputs_to_bytes
+from bingo_kit.flash import BingoBoard, list_ports
+from bingo_kit.widgets.common import GREEN, KitWidget, StatusLine, reporting
+
+SIMULATED = "sim"
+SIMULATED_LABEL = "Simulated Uno"
+
+# port -> the FlashButton holding it, so a second widget can free it first
+_PORT_HOLDERS: "weakref.WeakValueDictionary[str, FlashButton]" = weakref.WeakValueDictionary()
+
+
+def board_key_for(port: str, guess: str | None) -> str:
+    """Which table entry (boards.BOARDS) a port most likely is: the fit check needs a capacity before
+    connecting; once connected, the board's own IDENTIFY answer decides."""
+    if port == SIMULATED:
+        return "uno"
+    return "mega" if guess and "mega" in guess.lower() else "uno"
+
+
+class FlashButton(KitWidget):
+    """Port dropdown + refresh, Flash (fit check → progress bar → status), Test on board.
+
+    model: the (pruned) TinyMLP to send.  data: its Dataset (accuracy on the board, calibration).
+    """
+
+    kind = "flash_button"
+
+    def __init__(self, model, data=None, *, port: str | None = None, test_digits: int = 50):
+        super().__init__()
+        self.model, self.data = model, data
+        self._board = None          # the open BingoBoard, if any
+        self._board_port = None
+        self.last_upload = None
+        self.last_report = None
+        self.last_test = None
+        self._guesses: dict[str, str | None] = {}  # port -> what list_ports thinks is behind it
+
+        self.port = widgets.Dropdown(description="board", layout=widgets.Layout(width="380px"))
+        self.port.add_class("bingo-flash-port")
+        self.refresh_button = widgets.Button(description="", icon="refresh", tooltip="look for boards again",
+                                             layout=widgets.Layout(width="40px"))
+        self.refresh_button.add_class("bingo-flash-refresh")
+        self.flash_button = widgets.Button(description="Flash", icon="bolt", button_style="primary")
+        self.flash_button.add_class("bingo-flash-button")
+        self.progress = widgets.IntProgress(min=0, max=1, value=0, layout=widgets.Layout(width="380px"))
+        self.progress.add_class("bingo-flash-progress")
+        self.status = StatusLine()
+        self.status.add_class("bingo-flash-status")
+        self.test_count = widgets.BoundedIntText(value=test_digits, min=1, max=10_000, description="digits",
+                                                 layout=widgets.Layout(width="160px"))
+        self.test_count.add_class("bingo-flash-count")
+        self.test_button = widgets.Button(description="Test on board", icon="check")
+        self.test_button.add_class("bingo-flash-test")
+        self.test_text = widgets.HTML()
+        self.test_text.add_class("bingo-flash-test-result")
+
+        self.children = [
+            widgets.HBox([self.port, self.refresh_button, self.flash_button]),
+            self.progress,
+            self.status,
+            widgets.HBox([self.test_count, self.test_button]),
+            self.test_text,
+        ]
+        self.add_class("bingo-flash")
+        self._claim(model)
+        self._on_click(self.refresh_button, lambda _: self.refresh())
+        self._on_click(self.flash_button, lambda _: self.flash())
+        self._on_click(self.test_button, lambda _: self.test_on_board())
+        self.refresh()
+        if port is not None:
+            self.port.value = port
+
+    # --- ports -----------------------------------------------------------------------------------
+    @reporting(lambda self: self.status)
+    def refresh(self) -> None:
+        """List the boards plugged in now (Arduino-looking ones first), plus the Simulated Uno (always there).
+
+        Ports without a USB id (a PC's built-in COM1 / ttyS0) are left out: no Arduino lives there.
+        """
+        previous = self.port.value
+        self._guesses = {}
+        options = []
+        try:
+            for info in list_ports():
+                if not info.is_arduino and info.vid is None:
+                    continue
+                label = f"{info.device} — {info.board_guess or info.description or 'unknown USB serial'}"
+                options.append((label, info.device))
+                self._guesses[info.device] = info.board_guess
+        finally:  # even if listing fails, the simulator stays selectable
+            options.append((SIMULATED_LABEL, SIMULATED))
+            self.port.options = options
+            values = [value for _, value in options]
+            self.port.value = previous if previous in values else values[0]
+        real = len(options) - 1
+        self.status.info(f"Found {real} board{'s' if real != 1 else ''} on USB" +
+                         ("." if real else " — plug one in and press refresh, or use the Simulated Uno."))
+
+    def connected_board(self):
+        """The open BingoBoard after a successful flash (the digit pad asks it), else None."""
+        return self._board
+
+    def _connect(self, port: str):
+        if self._board is not None and self._board_port == port:
+            return self._board
+        self._disconnect()
+        holder = _PORT_HOLDERS.get(port)
+        if holder is not None and holder is not self:
+            holder._disconnect()  # free the port held by another (e.g. an older) widget
+        self.status.info("Connecting to the simulated Uno…" if port == SIMULATED else f"Connecting to {port}…")
+        self._board = BingoBoard(port)
+        self._board_port = port
+        _PORT_HOLDERS[port] = self
+        return self._board
+
+    def _disconnect(self) -> None:
+        board, port = self._board, self._board_port
+        self._board = self._board_port = None
+        if port is not None and _PORT_HOLDERS.get(port) is self:
+            del _PORT_HOLDERS[port]
+        if board is not None:
+            board.close()
+
+    def _release(self) -> None:
+        self._disconnect()
+
+    # --- flashing --------------------------------------------------------------------------------
+    @reporting(lambda self: self.status)
+    def flash(self) -> None:
+        """Fit check, then upload with the progress bar; the status line says bytes and seconds."""
+        port = self.port.value
+        self.progress.value, self.progress.bar_style = 0, ""
+        self.test_text.value = ""
+        key = board_key_for(port, self._guesses.get(port))
+        report = export_model(self.model, self.data, board=key)
+        self.last_report = report
+        if not report.fits:  # say it before touching the board
+            raise KitError(f"The model needs {report.size} bytes but the {report.board.name} holds "
+                           f"{report.capacity}: {report.over_by} bytes too many. Prune more with the slider, "
+                           "then flash again.")
+        try:
+            board = self._connect(port)
+        except Exception:
+            self._disconnect()
+            raise
+        self.status.info(f"Sending {report.size} bytes…")
+        self.progress.max = report.size
+
+        def on_progress(sent, total=None):
+            self.progress.value = min(int(sent), self.progress.max)
+
+        try:
+            result = board.upload(report.blob, progress=False, on_progress=on_progress)
+        except Exception:
+            self.progress.bar_style = "danger"
+            self._disconnect()  # a failed upload leaves the link in an unknown state: reconnect next time
+            raise
+        self.last_upload = result
+        self.progress.value, self.progress.bar_style = self.progress.max, "success"
+        where = SIMULATED_LABEL if port == SIMULATED else port
+        self.status.ok(f"Flashed {result.bytes} bytes to the {where} in {result.seconds:.2f} s "
+                       f"(checksum {result.crc:#06x} confirmed).")
+
+    @reporting(lambda self: self.status)
+    def test_on_board(self) -> None:
+        """Send N test digits to the board: does it agree with the host's int8 model, and how accurate is it?"""
+        if self._board is None or self.last_report is None:
+            raise KitError("Flash the model first; then the board can be tested.")
+        if self.data is None:
+            raise KitError("Testing needs the test digits: create the FlashButton with data=...")
+        count = min(self.test_count.value, len(self.data.y_test))
+        x_u8 = inputs_to_bytes(self.data.x_test[:count])
+        labels = np.asarray(self.data.y_test[:count])
+        host = self.last_report.quantized.predict(x_u8)
+        board_labels, micros = [], []
+        self.progress.max, self.progress.value, self.progress.bar_style = count, 0, ""
+        start = time.perf_counter()
+        for i, row in enumerate(x_u8):
+            answer = self._board.predict(row)
+            board_labels.append(answer.label)
+            micros.append(answer.micros)
+            self.progress.value = i + 1
+        seconds = time.perf_counter() - start
+        board_labels = np.asarray(board_labels)
+        agree = int((board_labels == host).sum())
+        correct = int((board_labels == labels).sum())
+        self.last_test = {"count": count, "agree": agree, "correct": correct,
+                          "mean_micros": float(np.mean(micros)), "seconds": seconds}
+        self.progress.bar_style = "success"
+        self.test_text.value = (
+            f"<span style='color:{GREEN}'>Board agrees with the host on <b>{agree}/{count}</b> digits; "
+            f"board accuracy <b>{100 * correct / count:.1f} %</b>; "
+            f"{np.mean(micros) / 1000:.2f} ms per digit on the board.</span>")
+        self.status.ok(f"Tested {count} digits in {seconds:.1f} s.")

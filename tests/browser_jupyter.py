@@ -1,0 +1,244 @@
+"""Real-browser harness: a private JupyterLab server driven by Debian's Chromium through playwright.
+
+Everything it starts it stops again by PID: the server, its kernels, and whatever those kernels started
+(e.g. the simavr process behind the Simulated Uno). Nothing is downloaded: `playwright install` is never
+run; playwright only speaks the DevTools protocol to /usr/bin/chromium.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil  # ships with ipykernel, which the kit needs anyway
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class JupyterLab:
+    """`with JupyterLab(root_dir, scratch) as lab: page.goto(lab.url("lab/tree/x.ipynb"))`."""
+
+    def __init__(self, root_dir: Path, scratch: Path, start_timeout: float = 90.0):
+        self.root_dir, self.scratch = Path(root_dir), Path(scratch)
+        self.start_timeout = start_timeout
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = self.scratch / "jupyterlab.log"
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def _write_settings(self) -> Path:
+        """User settings: no "news" popup asking to fetch from the web, and every cell kept in the DOM
+        (JupyterLab otherwise virtualises off-screen cells, hiding widgets from the test's selectors)."""
+        settings = self.scratch / "lab-settings"
+        overrides = {
+            ("apputils-extension", "notification"): {"fetchNews": "false"},
+            ("notebook-extension", "tracker"): {"windowingMode": "none"},
+        }
+        for (extension, plugin), values in overrides.items():
+            folder = settings / "@jupyterlab" / extension
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
+        return settings
+
+    def start(self) -> "JupyterLab":
+        settings = self._write_settings()
+        command = [
+            sys.executable, "-m", "jupyterlab", "--no-browser",
+            "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=", "--ServerApp.password=",
+            f"--ServerApp.root_dir={self.root_dir}",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={self.scratch / 'workspaces'}",
+            # window.jupyterapp lets the test ask the kernel's state instead of guessing from pixels
+            "--LabApp.expose_app_in_browser=True",
+        ]
+        if os.geteuid() == 0:
+            command.append("--allow-root")
+        import matplotlib
+
+        env = dict(os.environ,
+                   JUPYTER_CONFIG_DIR=str(self.scratch / "jupyter-config"),
+                   JUPYTER_RUNTIME_DIR=str(self.scratch / "jupyter-runtime"),
+                   IPYTHONDIR=str(self.scratch / "ipython"),
+                   # a private Simulated Uno EEPROM (it lives under $XDG_CACHE_HOME), so lessons running
+                   # in parallel never share one; matplotlib keeps its usual font cache
+                   XDG_CACHE_HOME=str(self.scratch / "cache"),
+                   MPLCONFIGDIR=matplotlib.get_cachedir(),
+                   PYTHONUNBUFFERED="1")
+        log = open(self.log_path, "w")
+        # own session: the server's children can be found (and stopped) without touching anything else
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        cwd=self.root_dir, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"JupyterLab exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url("api/status"), timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"JupyterLab did not answer within {self.start_timeout:.0f} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _api(self, method: str, path: str):
+        request = urllib.request.Request(self.url(path), method=method)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def stop(self) -> None:
+        """Shut kernels down politely (so they close serial ports), then stop every process we started."""
+        if self.process is None:
+            return
+        server = self.process
+        self.process = None
+        descendants = []
+        try:
+            descendants = psutil.Process(server.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+        try:
+            for kernel in self._api("GET", "api/kernels") or []:
+                self._api("DELETE", f"api/kernels/{kernel['id']}")
+        except OSError:
+            pass  # the server is already gone; the PIDs below still get stopped
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+        # anything the server or a kernel started and that outlived them (psutil checks the PID is
+        # still the same process, so a recycled PID is never hit)
+        for process in descendants:
+            try:
+                if process.is_running():
+                    process.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(descendants, timeout=5)
+        for process in alive:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    def __enter__(self) -> "JupyterLab":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+# --- driving a notebook ----------------------------------------------------------------------------
+
+_NOTEBOOK = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+
+KERNEL_READY_JS = f"""() => {{
+    const panel = {_NOTEBOOK};
+    const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                   && panel.sessionContext.session.kernel;
+    return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}}"""
+
+PROMPTS_JS = f"""() => {{
+    const panel = {_NOTEBOOK};
+    if (!panel || !panel.content) return null;
+    return panel.content.widgets.filter(c => c.model.type === 'code')
+        .map(c => String(c.model.executionCount) + (c.promptNode ? c.promptNode.textContent : ''));
+}}"""
+
+ALL_DONE_JS = f"""() => {{
+    const panel = {_NOTEBOOK};
+    const kernel = panel.sessionContext.session.kernel;
+    const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+    return kernel.status === 'idle' && cells.every(c => c.model.executionCount !== null
+        && !(c.promptNode && c.promptNode.textContent.includes('*')));
+}}"""
+
+ERRORS_JS = f"""() => {{
+    const panel = {_NOTEBOOK};
+    const errors = [];
+    for (const cell of panel.content.widgets) {{
+        if (cell.model.type !== 'code') continue;
+        for (const out of cell.model.outputs.toJSON()) {{
+            if (out.output_type === 'error') errors.push(out.ename + ': ' + out.evalue);
+        }}
+    }}
+    return errors;
+}}"""
+
+
+def run_all_cells(page, *, ready_timeout_ms=120_000, start_timeout_ms=20_000, finish_timeout_ms=600_000):
+    """Wait until the kernel is idle and connected, Run All, retry once if no prompt moves, wait for the end."""
+    page.wait_for_function(KERNEL_READY_JS, timeout=ready_timeout_ms)
+    for attempt in (1, 2):
+        before = page.evaluate(PROMPTS_JS)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        try:
+            page.wait_for_function(f"(before) => JSON.stringify(({PROMPTS_JS})()) !== JSON.stringify(before)",
+                                   arg=before, timeout=start_timeout_ms)
+            break
+        except Exception:
+            if attempt == 2:
+                raise AssertionError("Run All did not start executing any cell, twice.") from None
+            page.wait_for_function(KERNEL_READY_JS, timeout=ready_timeout_ms)
+    page.wait_for_function(ALL_DONE_JS, timeout=finish_timeout_ms, polling=500)
+    errors = page.evaluate(ERRORS_JS)
+    if errors:
+        raise AssertionError("cells raised: " + "; ".join(errors))
+
+
+class Screenshots:
+    """Numbered screenshots in the test's output dir, copied to <repo>/test-output/browser for people."""
+
+    def __init__(self, page, directory: Path, public: Path | None):
+        self.page, self.directory, self.public = page, Path(directory), public
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.paths: list[Path] = []
+
+    def take(self, name: str) -> Path:
+        self.count += 1
+        path = self.directory / f"{self.count:02d}-{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        self.paths.append(path)
+        return path
+
+    def publish(self) -> None:
+        if self.public is None:
+            return
+        self.public.mkdir(parents=True, exist_ok=True)
+        for stale in self.public.glob("*.png"):  # only this run's pictures, so none are mistaken for new
+            stale.unlink()
+        for path in self.paths:
+            shutil.copy2(path, self.public / path.name)

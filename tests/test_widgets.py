@@ -1,0 +1,362 @@
+"""The classroom widgets, driven from Python exactly as a lesson (or nbval) would: `.value = …`, `.click()`.
+
+Real library underneath (training, pruning, export, flash; the Simulated Uno for the firmware-marked ones).
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bingo_kit import pruning
+from bingo_kit.data import load_dataset
+from bingo_kit.errors import KitError
+from bingo_kit.export import blob_size, export_model, inputs_to_bytes
+from bingo_kit.flash import BoardDisconnectedError
+from bingo_kit.models import make_mlp
+from bingo_kit.training import accuracy
+from bingo_kit.widgets import DigitPad, FlashButton, LiveScores, PruneSlider, StatusLine
+from bingo_kit.widgets.common import KitWidget, reporting
+from bingo_kit.widgets.prune_slider import _tile
+
+PNG_MAGIC = b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    from bingo_kit.bingo import train_with_bingo
+
+    torch.set_num_threads(1)
+    model = make_mlp((64, 16, 10), seed=0)
+    _, scores = train_with_bingo(model, digits, epochs=12, progress=False)
+    return model, scores
+
+
+@pytest.fixture
+def private_sim_eeprom(tmp_path, monkeypatch):
+    """The Simulated Uno keeps its EEPROM under $XDG_CACHE_HOME: give each test its own board."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def model(trained):
+    return copy.deepcopy(trained[0])  # each test prunes its own copy
+
+
+@pytest.fixture
+def scores(trained):
+    return trained[1]
+
+
+# --- the shared status line ------------------------------------------------------------------------
+
+class _Failing(KitWidget):
+    def __init__(self, error):
+        super().__init__()
+        self.status, self.error = StatusLine(), error
+
+    @reporting(lambda self: self.status)
+    def act(self):
+        raise self.error
+
+
+def test_status_line_shows_a_kit_error_as_its_own_sentence():
+    widget = _Failing(KitError("Plug the board in, then press refresh."))
+    assert widget.act() is None  # reported, not raised
+    assert widget.status.kind == "error"
+    assert widget.status.text == "Plug the board in, then press refresh."
+    assert "bingo-status-error" in widget.status.value
+
+
+def test_status_line_marks_anything_else_as_a_bug_without_swallowing_it():
+    widget = _Failing(ZeroDivisionError("division by zero"))
+    widget.act()
+    assert widget.status.kind == "error"
+    assert "ZeroDivisionError: division by zero" in widget.status.text
+    assert "bug" in widget.status.text
+    assert isinstance(widget.status.last_error, ZeroDivisionError)
+
+
+# --- prune slider ----------------------------------------------------------------------------------
+
+def test_slider_prunes_the_model_in_place_and_updates_every_readout(model, digits, scores):
+    slider = PruneSlider(model, digits, scores=scores, method="magnitude")
+    assert slider.kept == slider.total == 1184
+    dense_picture = bytes(slider.picture.value)
+    slider.fraction.value = 50
+    assert pruning.kept_weights(model) == (592, 1184)
+    assert "592 / 1184" in slider.kept_text.value
+    model_accuracy = accuracy(model, digits.x_test, digits.y_test)
+    assert f"{100 * model_accuracy:.1f} %" in slider.accuracy_text.value
+    change = 100 * (model_accuracy - slider.dense_accuracy)
+    assert f"{change:+.1f} points" in slider.accuracy_text.value
+    assert bytes(slider.picture.value).startswith(PNG_MAGIC) and bytes(slider.picture.value) != dense_picture
+    assert slider.status.text == ""
+
+
+def test_fit_gauge_turns_green_when_the_export_fits_the_board(model, digits):
+    slider = PruneSlider(model, digits, method="magnitude")
+    assert slider.size == blob_size(model) == 1309 and not slider.fits  # dense 64-16-10 > 1020 bytes
+    assert slider.fit_gauge.style.bar_color == "#c62828" and "too big" in slider.fit_text.value
+    slider.fraction.value = 60
+    assert slider.fits and slider.size == blob_size(model) <= 1020
+    assert slider.fit_gauge.value == slider.size and slider.fit_gauge.style.bar_color == "#2e7d32"
+    assert export_model(model, digits, board="uno").fits  # the gauge agrees with the real exporter
+    slider.board.value = "mega"
+    assert slider.capacity == 4092 and f"/ 4092 bytes" in slider.fit_text.value
+
+
+def test_method_dropdown_changes_which_weights_survive(model, digits, scores):
+    slider = PruneSlider(model, digits, scores=scores)
+    assert slider.method.value == "bingo"  # scores given → BINGO by default
+    slider.fraction.value = 70
+    masks = {}
+    for method in ("bingo", "magnitude", "random"):
+        slider.method.value = method
+        assert slider.status.kind != "error", slider.status.text
+        masks[method] = torch.cat([layer.weight_mask.flatten() for layer in model.layers])
+        assert int(masks[method].sum()) == round(0.3 * 1184)
+    assert not torch.equal(masks["bingo"], masks["magnitude"])
+    assert not torch.equal(masks["random"], masks["magnitude"])
+
+
+def test_bingo_without_scores_says_what_to_do(model, digits):
+    slider = PruneSlider(model, digits)
+    slider.method.value = "bingo"
+    assert slider.status.kind == "error"
+    assert "train_with_bingo" in slider.status.text
+
+
+def test_library_errors_land_in_the_status_line(model, digits):
+    wrong_scores = {"layers.0": torch.rand(3, 3), "layers.1": torch.rand(3, 3)}
+    slider = PruneSlider(model, digits, scores=wrong_scores, method="magnitude")
+    slider.method.value = "bingo"
+    assert slider.status.kind == "error"
+    assert "do not match this model" in slider.status.text  # pruning's own sentence
+
+
+def test_a_crashing_update_is_reported_not_swallowed(model, digits, monkeypatch):
+    slider = PruneSlider(model, digits)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mask went missing")
+
+    monkeypatch.setattr(pruning, "prune_fraction", broken)
+    slider.fraction.value = 10
+    assert slider.status.kind == "error"
+    assert "RuntimeError: mask went missing" in slider.status.text
+
+
+def test_find_the_floor_moves_the_slider_there(model, digits):
+    slider = PruneSlider(model, digits, method="magnitude", floor_drop=2.0)
+    slider.floor_button.click()
+    result = slider.floor_result
+    assert slider.status.kind == "ok", slider.status.text
+    assert slider.fraction.value == min(99, math.floor(100 * result.fraction + 1e-9)) > 0
+    assert result.accuracy >= slider.dense_accuracy - 0.02
+    # the view shows the slider's position, and the model is pruned to it
+    kept, total = pruning.kept_weights(model)
+    assert kept == total - round(slider.fraction.value / 100 * total)
+
+
+def test_rerunning_the_cell_leaves_one_live_slider(model, digits, monkeypatch):
+    calls = []
+    real = pruning.prune_fraction
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pruning, "prune_fraction", counting)
+    first = PruneSlider(model, digits)
+    observers = first.observer_count()
+    second = PruneSlider(model, digits)  # the same cell run again
+    assert first.closed and not second.closed
+    assert first.observer_count() == 0 and second.observer_count() == observers
+    calls.clear()
+    second.fraction.value = 30
+    assert calls == [0.3]  # exactly one prune per move, not one per run of the cell
+    first.fraction.value = 80  # the stale slider no longer touches the model
+    assert calls == [0.3]
+    assert pruning.kept_weights(model)[0] == 1184 - round(0.3 * 1184)
+
+
+def test_first_layer_is_tiled_as_8x8_pictures():
+    rgba = np.random.default_rng(0).random((16, 64, 4))
+    mosaic = _tile(rgba, (8, 8))
+    assert mosaic.shape == (4 * 9 - 1, 4 * 9 - 1, 4)
+    assert np.array_equal(mosaic[9:17, 18:26], rgba[6].reshape(8, 8, 4))  # neuron 6: row 1, column 2
+    assert np.all(mosaic[8, :] == 1.0)  # white gap between tiles
+
+
+# --- live scores -----------------------------------------------------------------------------------
+
+def test_live_scores_redraw_one_figure_in_place_for_both_rules(digits):
+    import matplotlib.pyplot as plt
+
+    live = LiveScores(panels=("prose", "paper"), every=5, min_seconds=0.0)
+    figures_before = plt.get_fignums()
+    _, prose_scores = live.train(make_mlp(seed=1), digits, rule="prose", epochs=2, progress=False)
+    figure, draws, picture = live.figure, live.draws, bytes(live.picture.value)
+    _, paper_scores = live.train(make_mlp(seed=1), digits, rule="paper", epochs=2, progress=False)
+    assert live.figure is figure and plt.get_fignums() == figures_before  # one figure, no pyplot windows
+    steps_per_run = 2 * math.ceil(len(digits.y_train) / 32)
+    assert draws >= steps_per_run // 5 and live.draws >= 2 * draws
+    assert bytes(live.picture.value).startswith(PNG_MAGIC) and bytes(live.picture.value) != picture
+    prose, paper = live.panels["prose"], live.panels["paper"]
+    assert len(prose.test_accuracy) == len(paper.test_accuracy) == 2
+    assert len(prose.steps) == steps_per_run
+    # the panels show the scorers' live tensors: final values equal what training returned
+    assert torch.equal(prose.scores["layers.0"], prose_scores["layers.0"])
+    assert torch.equal(paper.scores["layers.1"], paper_scores["layers.1"])
+    assert live.status.kind == "ok" and "paper: done" in live.status.text
+
+
+def test_live_scores_errors_go_to_the_status_and_training_goes_on(digits):
+    live = LiveScores(panels=("prose",), every=50)
+    live.train(make_mlp(seed=0), digits, rule="prose", epochs=1, progress=False)
+    history, _ = live.train(make_mlp((64, 8, 10), seed=0), digits, rule="prose", epochs=2, progress=False)
+    assert len(history.test_accuracy) == 2  # the broken plot did not stop training
+    assert live.status.kind == "error" and "same network shape" in live.status.text
+    with pytest.raises(KitError, match="No panel called 'paper'"):
+        live.watch(panel="paper")
+
+
+# --- digit pad -------------------------------------------------------------------------------------
+
+def test_pad_draws_and_the_host_model_answers(model, digits):
+    pad = DigitPad(model, digits)
+    assert pad.host_prediction is None and "draw a digit" in pad.host_text.value
+    for row in range(1, 7):
+        pad.cells[row][4].click()
+    assert pad.pixels.sum() == 6 and pad.pixels[3, 4] == 1.0
+    assert pad.cells[3][4].style.button_color == "#000000" and pad.cells[0][0].style.button_color == "#ffffff"
+    expected = int(model(torch.from_numpy(pad.pixels.reshape(1, -1))).argmax())
+    assert pad.host_prediction == expected and f">{expected}</b>" in pad.host_text.value
+    assert "not connected" in pad.board_text.value and pad.board_prediction is None
+    pad.cells[3][4].click()  # clicking again erases
+    assert pad.pixels[3, 4] == 0.0
+    pad.clear_button.click()
+    assert not pad.pixels.any() and pad.host_prediction is None
+
+
+def test_pad_example_digits_come_from_the_test_set(model, digits):
+    pad = DigitPad(model, digits)
+    pad.example_buttons[7].click()
+    first_seven = digits.x_test[(digits.y_test == 7).nonzero().flatten()[0]]
+    assert np.allclose(pad.pixels.reshape(-1), first_seven.numpy())
+    assert pad.host_prediction == int(model(first_seven[None]).argmax()) == 7
+    assert "Loaded a 7" in pad.status.text
+
+
+class _UnpluggedBoard:
+    """A board whose cable was just pulled: the flash layer's own error, raised on every request."""
+
+    def predict(self, x_u8):
+        raise BoardDisconnectedError("The board on /dev/ttyACM0 stopped answering — was it unplugged or reset?")
+
+
+def test_pad_reports_a_board_error_and_keeps_the_host_answer(model, digits):
+    pad = DigitPad(model, digits, board=_UnpluggedBoard())
+    pad.example_buttons[2].click()
+    assert pad.status.kind == "error" and "unplugged" in pad.status.text
+    assert pad.host_prediction == 2 and "no answer" in pad.board_text.value
+
+
+def test_pad_needs_an_8x8_model():
+    with pytest.raises(KitError, match="8×8 = 64 pixels"):
+        DigitPad(make_mlp((784, 16, 10)))
+
+
+def test_rerunning_the_pad_cell_detaches_the_old_pad(model, digits):
+    first = DigitPad(model, digits)
+    observers = first.observer_count()
+    second = DigitPad(model, digits)
+    assert first.closed and first.observer_count() == 0 and second.observer_count() == observers
+    first.cells[0][0].click()
+    assert not first.pixels.any()  # the stale pad no longer reacts
+    second.cells[0][0].click()
+    assert second.pixels[0, 0] == 1.0
+
+
+# --- flash button ----------------------------------------------------------------------------------
+
+def test_flash_checks_the_fit_before_touching_any_board(model, digits):
+    flash = FlashButton(model, digits, port="sim")
+    assert [label for label, _ in flash.port.options][-1] == "Simulated Uno"
+    flash.flash_button.click()  # dense: 1309 bytes
+    assert flash.status.kind == "error"
+    assert "1309 bytes" in flash.status.text and "289 bytes too many" in flash.status.text
+    assert flash.connected_board() is None and flash.progress.value == 0
+
+
+def test_flash_to_a_vanished_port_says_so_in_plain_words(model, digits):
+    pruning.prune_fraction(model, 0.6)
+    flash = FlashButton(model, digits)
+    flash.port.options = [*flash.port.options, ("/dev/ttyACM9 — Arduino Uno", "/dev/ttyACM9")]
+    flash.port.value = "/dev/ttyACM9"  # listed at refresh time, unplugged since
+    flash.flash_button.click()
+    assert flash.status.kind == "error"
+    assert "Could not open /dev/ttyACM9" in flash.status.text
+    assert flash.connected_board() is None and flash.progress.bar_style == ""
+
+
+def test_test_on_board_before_flashing_explains_itself(model, digits):
+    flash = FlashButton(model, digits)
+    flash.test_button.click()
+    assert flash.status.kind == "error" and "Flash the model first" in flash.status.text
+
+
+@pytest.mark.firmware
+def test_flash_the_simulated_uno_then_test_on_it(model, digits, private_sim_eeprom):
+    pruning.prune_fraction(model, 0.6, method="magnitude")
+    flash = FlashButton(model, digits, port="sim", test_digits=25)
+    try:
+        flash.flash_button.click()
+        assert flash.status.kind == "ok", flash.status.text
+        size = blob_size(model)
+        assert f"Flashed {size} bytes to the Simulated Uno" in flash.status.text
+        assert flash.progress.value == flash.progress.max == size and flash.progress.bar_style == "success"
+        assert flash.last_upload.bytes == size
+
+        flash.test_button.click()
+        assert flash.status.kind == "ok", flash.status.text
+        result = flash.last_test
+        assert result["count"] == 25 and result["agree"] == 25  # the board is bit-exact with the host int8
+        assert result["mean_micros"] > 0 and "25/25" in flash.test_text.value
+
+        # the digit pad finds the flashed board by itself and shows both answers
+        pad = DigitPad(model, digits)
+        pad.example_buttons[4].click()
+        assert pad.status.kind != "error", pad.status.text
+        q = flash.last_report.quantized
+        assert pad.board_prediction == int(q.predict(inputs_to_bytes(pad.pixels.reshape(1, -1)))[0])
+        assert "thought for" in pad.board_text.value and " ms" in pad.board_text.value
+    finally:
+        flash.close()
+
+
+@pytest.mark.firmware
+def test_rerunning_the_flash_cell_releases_the_board(model, digits, private_sim_eeprom):
+    pruning.prune_fraction(model, 0.6)
+    first = FlashButton(model, digits, port="sim")
+    first.flash_button.click()
+    assert first.status.kind == "ok", first.status.text
+    runner = first.connected_board().simulator.process
+    second = FlashButton(model, digits, port="sim")  # the same cell run again
+    try:
+        assert first.closed and first.connected_board() is None
+        assert runner.poll() is not None  # the old simulated Uno was powered off
+        second.flash_button.click()  # and the port opens again for the new widget
+        assert second.status.kind == "ok", second.status.text
+    finally:
+        second.close()
+    assert second.connected_board() is None
