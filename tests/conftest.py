@@ -1,0 +1,81 @@
+"""Fixtures for tests that run the real bingo_receiver sketch in simavr (and anyone else who needs a board).
+
+`simulated_board`  a started SimulatedBoard (Uno, fresh erased EEPROM); stopped after the test.
+`raw_link`         a RawLink (tests/firmware_helpers.py) on that board: frames built straight from the spec, so the
+                   firmware is tested against the spec, not against the host code.
+`digits`, `trained_mlp`, `pruned_q`, `pruned_blob`, `digit_bytes`: one trained 64-16-10 digits model per
+                   worker, its int8 version pruned to fit an Uno, its blob, and the test split as u8 inputs.
+When the AVR toolchain or simavr is missing the firmware fixtures skip with the install command (under
+CI=true the root conftest turns any skip into a failure).
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from firmware_helpers import RawLink, start_simulator
+
+# --- fixtures ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def simulated_board(tmp_path):
+    """A running simulated Uno with an erased EEPROM in tmp_path/eeprom.bin."""
+    board = start_simulator(tmp_path / "eeprom.bin")
+    yield board
+    board.stop()
+
+
+@pytest.fixture
+def raw_link(simulated_board):
+    link = RawLink(simulated_board.port)
+    yield link
+    link.close()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from bingo_kit.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def trained_mlp(digits):
+    import torch
+
+    from bingo_kit.models import make_mlp
+    from bingo_kit.training import train
+
+    torch.manual_seed(0)
+    model = make_mlp((64, 16, 10), seed=0)
+    train(model, digits, epochs=12, seed=0, progress=False)
+    return model
+
+
+@pytest.fixture(scope="session")
+def pruned_q(trained_mlp, digits):
+    """The default model with 60 % of its weights pruned (magnitude), quantised: fits an Uno."""
+    from bingo_kit.export import quantize
+    from bingo_kit.pruning import prune_fraction
+
+    model = copy.deepcopy(trained_mlp)
+    prune_fraction(model, 0.6, method="magnitude")
+    return quantize(model, digits.x_train)
+
+
+@pytest.fixture(scope="session")
+def pruned_blob(pruned_q):
+    from bingo_kit.export import encode_blob
+
+    blob = encode_blob(pruned_q)
+    assert len(blob) <= 1020
+    return blob
+
+
+@pytest.fixture(scope="session")
+def digit_bytes(digits):
+    """The digits test split as the board's u8 inputs (§2.3 step 1)."""
+    from bingo_kit.export import inputs_to_bytes
+
+    return inputs_to_bytes(digits.x_test)

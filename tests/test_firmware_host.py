@@ -1,0 +1,94 @@
+"""The kit's host code (bingo_kit.flash) against the real sketch in simavr, when things go wrong."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.firmware
+
+
+def test_simulator_killed_mid_upload_raises_within_two_seconds(simulated_board, pruned_blob):
+    from bingo_kit.flash import BingoBoard, BoardDisconnectedError
+
+    killed_at = []
+
+    def pull_the_plug(sent, total):
+        if sent >= total // 3 and not killed_at:
+            simulated_board.kill()
+            killed_at.append(time.monotonic())
+
+    board = BingoBoard(simulated_board.port)
+    try:
+        with pytest.raises(BoardDisconnectedError) as caught:
+            board.upload(pruned_blob, progress=False, on_progress=pull_the_plug)
+        assert killed_at, "the upload finished before the plug was pulled"
+        assert time.monotonic() - killed_at[0] < 2.0
+        assert "unplugged" in str(caught.value) or "stopped answering" in str(caught.value)
+    finally:
+        board.close()
+
+
+def test_kill_mid_upload_keeps_the_previous_model(simulated_board, pruned_q, pruned_blob, trained_mlp, digits,
+                                                  digit_bytes):
+    import copy
+
+    from bingo_kit.export import encode_blob, quantize
+    from bingo_kit.flash import BingoBoard, BoardDisconnectedError
+    from bingo_kit.pruning import prune_fraction
+
+    with BingoBoard(simulated_board.port) as board:
+        board.upload(pruned_blob, progress=False)
+    time.sleep(0.2)  # the runner writes its EEPROM file within 50 ms of a change
+    other = copy.deepcopy(trained_mlp)
+    prune_fraction(other, 0.8)
+    other_blob = encode_blob(quantize(other, digits.x_train))
+
+    board = BingoBoard(simulated_board.port)
+    try:
+        with pytest.raises(BoardDisconnectedError):
+            board.upload(other_blob, progress=False,
+                         on_progress=lambda sent, total: sent > total // 2 and simulated_board.kill())
+    finally:
+        board.close()
+    simulated_board.start()
+    with BingoBoard(simulated_board.port) as board:
+        assert board.info.has_model and board.info.model_length == len(pruned_blob)
+        assert board.predict(digit_bytes[0]).logits == pruned_q.logits(digit_bytes[0]).tolist()
+
+
+def test_reopen_a_port_left_open(simulated_board, pruned_blob):
+    from bingo_kit.flash import BingoBoard
+
+    first = BingoBoard(simulated_board.port)  # a notebook cell that never closed its board
+    first.upload(pruned_blob, progress=False)
+    second = BingoBoard(simulated_board.port)  # the cell runs again
+    try:
+        assert second.identify().has_model
+        assert not first.is_open
+    finally:
+        second.close()
+        first.close()
+
+
+def test_port_sim_starts_and_stops_its_own_simulator(tmp_path):
+    from bingo_kit.flash import BingoBoard
+    from bingo_kit.simulator import SimulatorUnavailableError
+
+    try:
+        board = BingoBoard("sim", sim_eeprom=tmp_path / "eeprom.bin")
+    except SimulatorUnavailableError as error:
+        pytest.skip(str(error))
+    simulator = board.simulator
+    assert board.info.board_code == 1 and simulator.running
+    board.close()
+    assert not simulator.running
+
+
+def test_cycles_counter_advances_at_the_board_clock(simulated_board):
+    first = simulated_board.cycles()
+    time.sleep(0.2)
+    second = simulated_board.cycles()
+    assert first is not None and second is not None
+    # Paced to the wall clock: 0.2 s is ~3.2 M cycles at 16 MHz (generous bounds for a loaded machine).
+    assert 0.5e6 < second - first < 8e6
