@@ -25,6 +25,10 @@ MAX_REQUEST_PAYLOAD = 59                        # §4.1: a request fits the boar
 CMD_IDENTIFY, CMD_BEGIN, CMD_CHUNK, CMD_COMMIT, CMD_ABORT, CMD_PREDICT = (
     0x49, 0x42, 0x43, 0x4D, 0x41, 0x50)        # §5
 RESPONSE_TIMEOUT = 0.5                          # §4.4
+# A simulated board is a process sharing the CPU with everything else on a school laptop: a busy moment can
+# starve it for longer than a real board ever takes, so it gets more time (still under 2 s to notice a kill).
+SIM_RESPONSE_TIMEOUT = 1.5
+MAX_CLASSES = 62  # §5.2: a PREDICT answer, 6 + 4 per class, fits one 255-byte response
 COMMIT_TIMEOUT, COMMIT_SECONDS_PER_BYTE = 3.0, 0.0034
 HANDSHAKE_SECONDS, HANDSHAKE_RETRY_SECONDS = 4.0, 0.25   # §4.4: IDENTIFY every 250 ms for at most 4 s
 # §4.4: silence after opening a port that resets the board: a byte in the Mega's bootloader window would
@@ -257,8 +261,10 @@ class BingoBoard:
             self._serial = self._open(device)
             _OPEN_BOARDS[self._registry_key] = self
             self.device = device
+            real_port = _resets_on_open(device)
+            self.response_timeout = RESPONSE_TIMEOUT if real_port else SIM_RESPONSE_TIMEOUT
             if boot_wait is None:
-                boot_wait = BOOT_QUIET_SECONDS if _resets_on_open(device) else 0.0
+                boot_wait = BOOT_QUIET_SECONDS if real_port else 0.0
             time.sleep(boot_wait)  # the board resets on open (DTR); let its bootloader finish undisturbed
             self.info = self._handshake(handshake_seconds)
         except BaseException:
@@ -367,8 +373,9 @@ class BingoBoard:
                 return status, payload
             # a late answer to an earlier request: skip it
 
-    def _request(self, command: int, payload: bytes = b"", timeout: float = RESPONSE_TIMEOUT) -> bytes:
+    def _request(self, command: int, payload: bytes = b"", timeout: float | None = None) -> bytes:
         """Send one request, wait for its response (§4.4 time-outs), raise the §6 error if not OK."""
+        timeout = self.response_timeout if timeout is None else timeout
         self._write_frame(command, payload)
         try:
             status, answer = self._read_response(command, time.monotonic() + timeout)
@@ -408,6 +415,9 @@ class BingoBoard:
         if info.widest_layer and max(model.sizes) > info.widest_layer:
             raise TooWideError(f"A layer has {max(model.sizes)} units but {info.board_name} handles at most "
                                f"{info.widest_layer}. Use fewer hidden units.")
+        if model.sizes[-1] > MAX_CLASSES:
+            raise TooWideError(f"The model has {model.sizes[-1]} classes; a board answers at most {MAX_CLASSES} "
+                               "(the prediction must fit one response frame, PROTOCOL.md §5.2).")
         crc = crc16(blob)
         started = time.monotonic()
         begin = self._request(CMD_BEGIN, struct.pack("<HH", len(blob), crc))

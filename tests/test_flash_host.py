@@ -267,3 +267,10 @@ def test_simulated_board_left_open_is_reopened(tmp_path):
     finally:
         again.close()
     assert not again.is_open
+
+
+def test_more_classes_than_a_response_can_carry_is_refused_before_sending(fake):
+    too_many_classes = _model(sizes=(8, 4, 63))
+    with connect(fake.port) as board, pytest.raises(KitError, match="63 classes"):
+        board.upload(encode_blob(too_many_classes), progress=False)
+    assert fake.model_blob is None
