@@ -1,0 +1,236 @@
+"""Pruning through ``torch.nn.utils.prune``: a mask per layer, applied in every forward pass.
+
+- :func:`prune_fraction` — remove an exact global fraction of the weights (the prune slider calls it)
+- :func:`prune_to_floor` — the largest fraction whose test accuracy stays at or above a floor (binary search)
+- :func:`iterative_magnitude_pruning` — Frankle & Carbin's IMP: train, prune the smallest of the remaining,
+  rewind the survivors to their initial values, retrain, repeat
+Only weights are pruned, never biases. Methods rank weights by: |weight| (``magnitude``), a seeded random
+order (``random``), or BINGO scores (``bingo`` / ``bingo_paper``; lowest score goes first).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch.nn.utils import prune
+from tqdm.auto import tqdm
+
+from bingo_kit.data import Dataset
+from bingo_kit.errors import KitError
+from bingo_kit.models import TinyMLP
+from bingo_kit.training import DEFAULT_EPOCHS, accuracy, one_thread, train
+
+METHODS = ("bingo", "bingo_paper", "magnitude", "random")
+
+
+@dataclass
+class FloorResult:
+    fraction: float  # of all weights pruned, 0..1
+    accuracy: float  # test accuracy at that fraction
+    evaluations: int  # test-set evaluations the search used
+    kept: int = 0
+    total: int = 0
+    seconds: float = 0.0
+
+
+def kept_weights(model: TinyMLP) -> tuple[int, int]:
+    """(weights still alive, all weights) — biases are not counted."""
+    kept = total = 0
+    for _, layer in model.weight_layers():
+        mask = getattr(layer, "weight_mask", None)
+        total += layer.weight.numel()
+        kept += int(mask.sum()) if mask is not None else layer.weight.numel()
+    return kept, total
+
+
+def remove_pruning(model: TinyMLP) -> TinyMLP:
+    """Take the masks off: every weight gets back the value it had before it was pruned."""
+    for _, layer in model.weight_layers():
+        if prune.is_pruned(layer):
+            dense = layer.weight_orig.detach().clone()
+            prune.remove(layer, "weight")  # makes `weight` a plain parameter again (with zeros baked in) ...
+            with torch.no_grad():
+                layer.weight.copy_(dense)  # ... so put the pre-pruning values back
+    return model
+
+
+def importance_scores(model: TinyMLP, method: str = "magnitude", scores=None, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Per-layer tensors shaped like the weights; the lowest values are pruned first."""
+    if method not in METHODS:
+        raise KitError(f"Unknown pruning method {method!r}. Choose one of: {', '.join(METHODS)}.")
+    layers = model.weight_layers()
+    if method == "magnitude":
+        return {name: _dense_weight(layer).detach().abs() for name, layer in layers}
+    if method == "random":
+        # one seeded order over all weights: a larger fraction prunes a superset of a smaller one
+        g = torch.Generator().manual_seed(seed)
+        return {name: torch.rand(layer.weight.shape, generator=g) for name, layer in layers}
+    if scores is None:
+        raise KitError(f"method={method!r} needs scores=... (from train_with_bingo or BingoScorer.scores).")
+    missing = [name for name, layer in layers if name not in scores or scores[name].shape != layer.weight.shape]
+    if missing:
+        raise KitError(f"The BINGO scores do not match this model (layers {missing}); score this same model.")
+    return {name: scores[name].detach().clone() for name, _ in layers}
+
+
+def prune_fraction(
+    model: TinyMLP, fraction: float, method: str = "magnitude", scores=None, seed: int = 0
+) -> TinyMLP:
+    """Prune exactly ``round(fraction × weights)`` weights globally, replacing any earlier masks."""
+    if not 0.0 <= fraction <= 1.0:
+        raise KitError(f"The fraction to prune must be between 0 and 1, got {fraction}.")
+    _, total = kept_weights(model)
+    return _prune_count(model, round(fraction * total), importance_scores(model, method, scores, seed))
+
+
+def _prune_count(model: TinyMLP, count: int, importance: dict[str, torch.Tensor]) -> TinyMLP:
+    remove_pruning(model)
+    layers = model.weight_layers()
+    # L1Unstructured ranks by |importance|; shift so the ranking is by value even if a score is negative
+    low = min(float(t.min()) for t in importance.values())
+    shifted = {name: t - min(low, 0.0) for name, t in importance.items()}
+    prune.global_unstructured(
+        [(layer, "weight") for _, layer in layers],
+        pruning_method=prune.L1Unstructured,
+        importance_scores={(layer, "weight"): shifted[name] for name, layer in layers},
+        amount=int(count),  # an int is an exact count of weights
+    )
+    return model
+
+
+def _dense_weight(layer) -> torch.Tensor:
+    return layer.weight_orig if hasattr(layer, "weight_orig") else layer.weight
+
+
+def prune_to_floor(
+    model: TinyMLP,
+    data: Dataset,
+    floor: float,
+    method: str = "magnitude",
+    scores=None,
+    seed: int = 0,
+    progress: bool = False,
+) -> FloorResult:
+    """Find the largest pruned fraction whose test accuracy is ≥ ``floor`` and leave the model pruned there.
+
+    Binary search over the number of pruned weights: about log2(weights) evaluations instead of one per
+    count. It returns a count that passes while one more fails — the largest passing one when accuracy falls
+    steadily as more is pruned (near-random rankings can wobble, and then it is *a* boundary, not always the
+    last). If even the dense model is below the floor, nothing is pruned.
+    """
+    with one_thread():
+        return _prune_to_floor(model, data, floor, method, scores, seed, progress)
+
+
+def _prune_to_floor(model, data, floor, method, scores, seed, progress) -> FloorResult:
+    start = time.perf_counter()
+    importance = importance_scores(model, method, scores, seed)
+    _, total = kept_weights(model)
+    evaluations = 0
+
+    def passes(count: int) -> tuple[bool, float]:
+        nonlocal evaluations
+        _prune_count(model, count, importance)
+        evaluations += 1
+        acc = accuracy(model, data.x_test, data.y_test)
+        return acc >= floor, acc
+
+    # invariant: `good` passes (or is 0), `bad` fails (or is total + 1)
+    good, bad = 0, total + 1
+    good_accuracy = None
+    bar = tqdm(total=max(1, total.bit_length()), desc=f"prune to floor ({method})", disable=not progress, leave=False)
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        ok, acc = passes(middle)
+        if ok:
+            good, good_accuracy = middle, acc
+        else:
+            bad = middle
+        bar.update(1)
+    bar.close()
+    _prune_count(model, good, importance)
+    if good_accuracy is None:  # nothing could be pruned: report the dense model
+        good_accuracy = accuracy(model, data.x_test, data.y_test)
+        evaluations += 1
+    return FloorResult(good / total, good_accuracy, evaluations, total - good, total, time.perf_counter() - start)
+
+
+@dataclass
+class ImpResult:
+    fraction: float  # pruned at the last round that stayed above the floor
+    accuracy: float
+    rounds: int  # pruning rounds that passed
+    evaluations: int  # test-set evaluations (one per round)
+    seconds: float
+    trace: list[tuple[float, float]] = field(default_factory=list)  # (pruned fraction, accuracy) per round
+
+
+def iterative_magnitude_pruning(
+    model: TinyMLP,
+    data: Dataset,
+    floor: float,
+    *,
+    rate: float = 0.2,
+    epochs: int = DEFAULT_EPOCHS,
+    seed: int = 0,
+    max_rounds: int = 30,
+    trained: bool = False,
+    progress: bool = True,
+    **train_opts,
+) -> ImpResult:
+    """Frankle & Carbin's lottery-ticket IMP, stopping when a retrained ticket falls below ``floor``.
+
+    Each round prunes ``rate`` of the *remaining* weights by magnitude, rewinds the survivors to their initial
+    values and retrains. The model is left at the last round that passed. ``trained=True`` skips the first
+    (dense) training when the model already went through it.
+    """
+    if not 0.0 < rate < 1.0:
+        raise KitError(f"rate is the share of remaining weights pruned per round; it must be in (0, 1), got {rate}.")
+    start = time.perf_counter()
+    if not trained:
+        train(model, data, epochs=epochs, seed=seed, progress=False, **train_opts)
+    best_state = copy.deepcopy(model)
+    best = (0.0, accuracy(model, data.x_test, data.y_test))
+    trace: list[tuple[float, float]] = []
+    evaluations, rounds = 1, 0
+    bar = tqdm(range(max_rounds), desc="IMP rounds", disable=not progress, leave=False)
+    for _ in bar:
+        kept, total = kept_weights(model)
+        to_prune = round(rate * kept)
+        if to_prune == 0:
+            break
+        layers = model.weight_layers()
+        # on already-pruned layers torch counts `amount` among the weights that are still alive
+        prune.global_unstructured(
+            [(layer, "weight") for _, layer in layers],
+            pruning_method=prune.L1Unstructured,
+            importance_scores={(layer, "weight"): _dense_weight(layer).detach().abs() for _, layer in layers},
+            amount=to_prune,
+        )
+        model.rewind()
+        train(model, data, epochs=epochs, seed=seed, progress=False, **train_opts)
+        acc = accuracy(model, data.x_test, data.y_test)
+        evaluations += 1
+        fraction = 1 - kept_weights(model)[0] / total
+        trace.append((fraction, acc))
+        bar.set_postfix(pruned=f"{fraction:.1%}", acc=f"{acc:.3f}")
+        if acc < floor:
+            break
+        rounds += 1
+        best, best_state = (fraction, acc), copy.deepcopy(model)
+    bar.close()
+    _copy_into(model, best_state)
+    return ImpResult(best[0], best[1], rounds, evaluations, time.perf_counter() - start, trace)
+
+
+def _copy_into(model: TinyMLP, source: TinyMLP) -> None:
+    """Make ``model`` (same object, so callers' references stay valid) equal to ``source``, masks included."""
+    remove_pruning(model)
+    with torch.no_grad():
+        for (_, layer), (_, src) in zip(model.weight_layers(), source.weight_layers()):
+            layer.weight.copy_(_dense_weight(src))
+            layer.bias.copy_(src.bias)
+            if hasattr(src, "weight_mask"):
+                prune.custom_from_mask(layer, "weight", src.weight_mask.clone())

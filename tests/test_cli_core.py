@@ -1,0 +1,55 @@
+"""`bingo-kit train` and `bingo-kit race` from a terminal: real subprocesses where it matters."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from bingo_kit import data as data_module
+from bingo_kit.cli import main
+from bingo_kit.models import load_model
+
+
+def test_train_saves_a_model_and_scores(tmp_path, capsys):
+    out, scores = tmp_path / "model.pt", tmp_path / "scores.pt"
+    code = main(["train", "--epochs", "2", "--hidden", "16", "--out", str(out), "--scores", str(scores), "--no-progress"])
+    assert code == 0
+    model = load_model(out)
+    assert model.sizes == (64, 16, 10)
+    assert set(torch.load(scores)) == {"layers.0", "layers.1"}
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_race_command_prints_the_table_and_writes_json(tmp_path):
+    out = tmp_path / "race.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bingo_kit.cli", "race", "--dataset", "digits", "--epochs", "2", "--hidden", "8",
+         "--drop", "0.1", "--p", "0.1", "--json", str(out), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "magnitude" in completed.stdout and "imp" in completed.stdout
+    result = json.loads(out.read_text())
+    assert result["dataset"] == "digits" and result["bingo_options"]["p"] == 0.1
+    assert set(result["methods"]) == {"dense", "bingo", "bingo_paper", "magnitude", "random", "imp"}
+
+
+def test_missing_dataset_is_one_plain_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("BINGO_KIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("BINGO_KIT_DATA", raising=False)
+    monkeypatch.setattr(data_module, "DEBIAN_FASHION_MNIST_DIRS", [])
+    assert main(["race", "--dataset", "fashion-mnist", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bingo-kit race: The fashion-mnist dataset was not found")
+    assert "apt-get install dataset-fashion-mnist" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "bad, says",
+    [(["--drop", "7"], "between 0 and 1"), (["--hidden", "a,b"], "like 32 or 128,64"), (["--p", "1.5"], "between 0")],
+)
+def test_bad_arguments_are_rejected_with_a_hint(bad, says, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["race", *bad])
+    assert exited.value.code == 2 and says in capsys.readouterr().err
