@@ -22,8 +22,277 @@ _COMMANDS: list = []
 
 
 # --- core: train, race -------------------------------------------------------------------------
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.replace("-", ",").split(",") if part.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes are positive whole numbers like 32 or 128,64; got {text!r}")
+    return sizes
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, like 0.07; got {text!r}")
+    return value
+
+
+def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
+    parser.add_argument("--downsample", action="store_true", help="average 28x28 images down to 8x8 (fits a board)")
+    parser.add_argument("--train-limit", type=int, default=None, metavar="N", help="train on a seeded subset of N")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 30 for small datasets, 10 otherwise")
+    parser.add_argument("--hidden", type=_hidden_sizes, default=None, help="hidden layer sizes, e.g. 32 or 128,64")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _run_train(args) -> int:
+    from bingo_kit.bingo import train_with_bingo
+    from bingo_kit.data import load_dataset
+    from bingo_kit.models import make_mlp, save_model
+    from bingo_kit.race import default_epochs, default_hidden
+    from bingo_kit.training import train
+
+    data = load_dataset(args.dataset, downsample=args.downsample, seed=args.seed, train_limit=args.train_limit)
+    sizes = (data.n_features, *(args.hidden or default_hidden(data)), data.n_classes)
+    model = make_mlp(sizes, seed=args.seed)
+    options = dict(epochs=args.epochs or default_epochs(data), seed=args.seed, progress=not args.no_progress)
+    if args.scores:  # BINGO scoring does not change the training, it only costs time
+        import torch
+
+        history, scores = train_with_bingo(model, data, **options)
+        torch.save(scores, args.scores)
+    else:
+        history = train(model, data, **options)
+    save_model(model, args.out)
+    print(f"{'-'.join(map(str, sizes))} on {data.name}: test accuracy {history.final_accuracy:.1%} "
+          f"after {len(history.test_accuracy)} epochs ({history.seconds:.1f} s). Saved to {args.out}")
+    return 0
+
+
+def _add_train(commands) -> None:
+    parser = commands.add_parser("train", help="train a tiny network and save it (optionally with BINGO scores)")
+    _add_dataset_options(parser)
+    parser.add_argument("-o", "--out", default="model.pt", help="where to save the model (default model.pt)")
+    parser.add_argument("--scores", default=None, metavar="FILE", help="score the weights with BINGO while training and save the scores here")
+    parser.set_defaults(handler=_run_train)
+
+
+_COMMANDS.append(_add_train)
+
+
+def _run_race(args) -> int:
+    from bingo_kit.race import run_race
+
+    options = {k: getattr(args, k) for k in ("p", "probe", "metric", "tickets") if getattr(args, k) is not None}
+    result = run_race(
+        args.dataset, drop=args.drop, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
+        downsample=args.downsample, train_limit=args.train_limit, progress=not args.no_progress, **options,
+    )
+    print(result.table())
+    if args.json:
+        result.save_json(args.json)
+        print(f"JSON written to {args.json}")
+    return 0
+
+
+def _add_race(commands) -> None:
+    parser = commands.add_parser(
+        "race", help="dense vs BINGO vs magnitude vs random vs IMP pruning at the same accuracy floor"
+    )
+    _add_dataset_options(parser)
+    parser.add_argument("--drop", type=_fraction, default=0.07, help="floor = dense accuracy - drop (default 0.07)")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--p", type=_fraction, default=None, help="BINGO: fraction of weights reset per ticket")
+    parser.add_argument("--probe", choices=["batch", "fixed"], default=None, help="BINGO: what tickets are scored on")
+    parser.add_argument("--metric", choices=["accuracy", "loss"], default=None, help="BINGO: what a ticket measures")
+    parser.add_argument("--tickets", type=int, default=None, help="BINGO: random subsets tried per training step")
+    parser.set_defaults(handler=_run_race)
+
+
+_COMMANDS.append(_add_race)
+
 
 # --- hardware: ports, export, flash, predict, simulate, doctor --------------------------------
+
+def _ports(args) -> int:
+    from bingo_kit.flash import list_ports
+
+    ports = list_ports()
+    if not ports:
+        print("No serial ports found. Plug in a board (with a data cable), or use --port sim for the simulated Uno.")
+        return 0
+    for port in ports:
+        guess = f"  <- {port.board_guess}" if port.is_arduino else ""
+        print(f"{port.device:<24} {port.description}{guess}")
+    return 0
+
+
+def _add_ports(commands) -> None:
+    parser = commands.add_parser("ports", help="list serial ports and recognise Arduino boards")
+    parser.set_defaults(handler=_ports)
+
+
+_COMMANDS.append(_add_ports)
+
+
+def _export(args) -> int:
+    from bingo_kit.data import load_dataset
+    from bingo_kit.export import export_model
+    from bingo_kit.models import load_model
+
+    model = load_model(args.model)
+    data = load_dataset(args.dataset, downsample=args.downsample)
+    report = export_model(model, data, board=args.board)
+    print(report.summary())
+    if not report.fits:
+        raise KitError(f"{args.model} does not fit on the {report.board.name} ({report.over_by} bytes too many): "
+                       "prune more weights, or export for a bigger board (--board mega). Nothing was written.")
+    report.save(args.output)
+    print(f"wrote {args.output} ({report.size} bytes)")
+    return 0
+
+
+def _add_export(commands) -> None:
+    parser = commands.add_parser("export", help="quantise a trained model to int8 and write a .bingo blob")
+    parser.add_argument("model", help="a model file written by `bingo-kit train -o model.pt`")
+    parser.add_argument("--board", default="uno", help="uno, nano or mega (default: uno)")
+    parser.add_argument("-o", "--output", default="model.bingo", help="where to write the blob")
+    parser.add_argument("--dataset", default="digits", help="calibration and test data (default: digits)")
+    parser.add_argument("--downsample", action="store_true", help="28×28 datasets averaged down to 8×8")
+    parser.set_defaults(handler=_export)
+
+
+_COMMANDS.append(_add_export)
+
+
+def _flash(args) -> int:
+    from pathlib import Path
+
+    from bingo_kit.export import BlobError, decode_blob
+    from bingo_kit.flash import connect, remember_blob
+
+    path = Path(args.blob)
+    if not path.exists():
+        raise KitError(f"No file {path}. Make one with: bingo-kit export model.pt -o {path}")
+    blob = path.read_bytes()
+    try:
+        model = decode_blob(blob)
+    except BlobError as error:
+        raise BlobError(f"{path}: {error}") from None
+    with connect(args.port) as board:
+        where = "the simulated Uno" if board.simulator else f"{board.info.board_name} on {board.device}"
+        print(f"flashing {len(blob)} bytes (model {'-'.join(map(str, model.sizes))}) to {where}, "
+              f"capacity {board.info.capacity} bytes")
+        result = board.upload(blob, progress=not args.quiet)
+        remember_blob(blob)  # so `bingo-kit predict` can compare the board with the host reference later
+    print(f"done: {result.bytes} bytes in {result.seconds:.2f} s ({result.bytes_per_second:.0f} B/s), "
+          f"CRC 0x{result.crc:04X}; stored in EEPROM in {result.eeprom_ms} ms")
+    return 0
+
+
+def _add_flash(commands) -> None:
+    parser = commands.add_parser("flash", help="upload a .bingo model to a board running the BINGO sketch")
+    parser.add_argument("blob", help="a file written by `bingo-kit export`")
+    parser.add_argument("--port", default="auto", help="serial port, 'auto' (first Arduino) or 'sim'")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_flash)
+
+
+_COMMANDS.append(_add_flash)
+
+
+def _predict(args) -> int:
+    import json
+    from pathlib import Path
+
+    from bingo_kit.data import load_dataset
+    from bingo_kit.export import inputs_to_bytes
+    from bingo_kit.flash import compare_board_with_reference, connect, recall_blob
+
+    if args.model and not Path(args.model).exists():
+        raise KitError(f"No file {args.model}. Pass the .bingo file you flashed (bingo-kit export writes one).")
+    with connect(args.port) as board:
+        if args.model:
+            blob = Path(args.model).read_bytes()
+        else:
+            blob = recall_blob(board.info)
+        data = load_dataset(args.dataset, downsample=args.downsample)
+        n = len(data.y_test) if not args.n else min(args.n, len(data.y_test))
+        x = inputs_to_bytes(data.x_test[:n])
+        summary = compare_board_with_reference(board, blob, x, data.y_test[:n].numpy(),
+                                               progress=not (args.json or args.quiet))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['n']} {args.dataset} test examples: the board's logits match the host reference on "
+              f"{100 * summary['agreement']:.1f}%; board accuracy {100 * summary['accuracy']:.1f}%; "
+              f"{summary['mean_inference_us']:.0f} µs per inference")
+    return 0
+
+
+def _add_predict(commands) -> None:
+    parser = commands.add_parser("predict", help="run the test set on the board and compare with the host")
+    parser.add_argument("--port", default="auto", help="serial port, 'auto' (first Arduino) or 'sim'")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--downsample", action="store_true", help="28×28 datasets averaged down to 8×8")
+    parser.add_argument("--n", type=int, default=0, help="how many test examples (default: all)")
+    parser.add_argument("--model", help="the .bingo file on the board (default: the one last flashed from here)")
+    parser.add_argument("--json", action="store_true", help='print {"n", "agreement", "accuracy", "mean_inference_us"}')
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_predict)
+
+
+_COMMANDS.append(_add_predict)
+
+
+def _simulate(args) -> int:
+    import time
+
+    from bingo_kit.simulator import SimulatedBoard, default_sim_eeprom
+
+    eeprom = args.eeprom or default_sim_eeprom()
+    with SimulatedBoard(eeprom) as simulator:
+        print(f"simulated Arduino Uno running at {simulator.port}  (EEPROM: {eeprom})", flush=True)
+        print(f"try: bingo-kit flash model.bingo --port {simulator.port}    Ctrl-C stops it.", flush=True)
+        while simulator.running:
+            time.sleep(0.2)
+    raise KitError("the simulator stopped unexpectedly.")
+
+
+def _add_simulate(commands) -> None:
+    parser = commands.add_parser("simulate", help="run a simulated Uno with the BINGO sketch and print its port")
+    parser.add_argument("--eeprom", help="EEPROM file (default: the one `--port sim` shares)")
+    parser.set_defaults(handler=_simulate)
+
+
+_COMMANDS.append(_add_simulate)
+
+
+def _doctor(args) -> int:
+    from bingo_kit.flash import diagnose
+
+    checks = diagnose(check_simulator=not args.no_simulator)
+    width = max(len(check.name) for check in checks)
+    for check in checks:
+        mark = "ok " if check.ok else ("-- " if not check.essential else "NO ")
+        print(f"{mark} {check.name:<{width}}  {check.detail}")
+    return 0 if all(check.ok or not check.essential for check in checks) else 1
+
+
+def _add_doctor(commands) -> None:
+    parser = commands.add_parser("doctor", help="check what is installed, which ports exist, and the simulator")
+    parser.add_argument("--no-simulator", action="store_true", help="skip starting the simulated Uno")
+    parser.set_defaults(handler=_doctor)
+
+
+_COMMANDS.append(_add_doctor)
 
 
 
