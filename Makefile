@@ -1,5 +1,6 @@
 # bingo-kit: two commands do all the set-up.
-#   make lessons   -> .venv + packages, then JupyterLab on lessons/   (NO_BROWSER=1 for headless machines)
+#   make lessons   -> .venv + packages, then JupyterLab on lessons/
+#                     (NO_BROWSER=1 or JUPYTER_ARGS=--no-browser for headless machines; JUPYTER_ARGS passes more)
 #   make test      -> the same, plus the system packages the tests need, then the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -23,24 +24,27 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 setup: $(VENV)/.installed
 
+# No display (a server, an SSH session) means no browser to open, even without NO_BROWSER=1.
+HEADLESS := $(if $(NO_BROWSER)$(filter --no-browser,$(JUPYTER_ARGS)),1,$(if $(DISPLAY)$(WAYLAND_DISPLAY),,1))
 lessons: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=lessons $(if $(NO_BROWSER),--no-browser)
+	$(VENV)/bin/jupyter lab --notebook-dir=lessons $(if $(HEADLESS),--no-browser) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(filter-out --no-browser,$(JUPYTER_ARGS))
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
-	echo "Installing system packages:$$missing"; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; \
 	else echo "The tests need these Debian/Ubuntu packages:$$missing"; \
 	     echo "Install them with:  sudo apt-get install$$missing   (then run make test again)"; exit 1; fi; \
+	echo "Installing system packages:$$missing"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$missing
 
 test: setup system-packages
