@@ -1,0 +1,290 @@
+"""The lesson exercise checks: right answers get a ✅, wrong ones a hint that points the right way."""
+import pytest
+import torch
+
+from bingo_kit import lessons
+from bingo_kit.lessons import (ChallengeEntry, Feedback, ResultsTable, check_capacity, check_challenge,
+                               check_float_bytes, check_index_list_bytes, check_inference_time,
+                               check_kept_by_magnitude, check_race_winner, check_significance, check_verdict,
+                               check_weight_count)
+
+
+def assert_right(feedback: Feedback):
+    assert isinstance(feedback, Feedback)
+    assert feedback.ok and bool(feedback), feedback.message
+    assert repr(feedback).startswith("✅")
+
+
+def assert_hint(feedback: Feedback, *words: str):
+    assert not feedback.ok and not bool(feedback), feedback.message
+    assert repr(feedback).startswith("🤔 Not yet.")
+    for word in words:
+        assert word in feedback.message, (word, feedback.message)
+
+
+def test_unfilled_exercise_asks_for_an_answer():
+    for check in (check_weight_count, check_float_bytes, check_capacity, check_kept_by_magnitude):
+        assert_hint(check(...), "Replace the ...")
+
+
+def test_weight_count_default_network():
+    assert lessons.weight_count((64, 16, 10)) == 64 * 16 + 16 * 10 == 1184
+    assert_right(check_weight_count(1184))
+    assert "64×16 + 16×10 = 1184" in check_weight_count(1184).message
+    assert_hint(check_weight_count(1210), "too big", "Biases don't count")  # counted the biases too
+    assert_hint(check_weight_count(80), "too small")                       # added instead of multiplied
+    assert_hint(check_weight_count("lots"), "should be a number")
+    assert_right(check_weight_count(64 * 32 + 32 * 10, sizes=(64, 32, 10)))
+
+
+def test_capacity_is_eeprom_minus_record_header():
+    assert_right(check_capacity(1020))
+    assert_right(check_capacity(4092, board="mega"))
+    assert_hint(check_capacity(1024), "too big")
+
+
+def test_kept_by_magnitude_compares_sizes_not_signs():
+    assert lessons.largest_by_magnitude(lessons.HAND_WEIGHTS, 3) == [0.8, -0.9, -0.4]
+    assert_right(check_kept_by_magnitude([-0.9, 0.8, -0.4]))          # order does not matter
+    assert_hint(check_kept_by_magnitude([0.8, 0.3, 0.02]), "POSITIVE")  # forgot the minus signs
+    assert_hint(check_kept_by_magnitude([0.8, -0.9]), "exactly 3")
+    assert_hint(check_kept_by_magnitude([0.8, -0.9, 0.3]), "size")
+    assert_hint(check_kept_by_magnitude("big ones"), "list of numbers")
+
+
+def test_float_bytes_counts_weights_and_biases():
+    assert lessons.float_bytes((64, 16, 10)) == (1184 + 26) * 4 == 4840
+    assert_right(check_float_bytes(4840))
+    assert_hint(check_float_bytes(1184 * 4), "too small", "biases")
+
+
+def test_index_list_bytes_follows_the_protocol():
+    # PROTOCOL.md §2.2: out row counts + nnz column indices + nnz values
+    assert lessons.index_list_bytes(16, 100) == 216
+    assert_right(check_index_list_bytes(216, out=16, nnz=100))
+    assert_hint(check_index_list_bytes(100, out=16, nnz=100), "TWO bytes")
+
+
+def test_inference_time_from_cycles():
+    assert_right(check_inference_time(1.0, cycles=16_000))
+    assert_right(check_inference_time(0.5, cycles=8_000))
+    assert_hint(check_inference_time(8.0, cycles=8_000), "too big", "16000 cycles per millisecond")
+    assert "16747" not in check_inference_time(16747 / 16000, cycles=16747).message
+
+
+def test_significance_by_hand():
+    # S_prev 0.5, accuracy 0.9 before the fake pass and 0.6 after: change 0.3/0.9 = 1/3
+    assert lessons.bingo_update(0.5, 0.9, 0.6, "prose") == pytest.approx((0.5 + 1 / 3) / 2)
+    assert lessons.bingo_update(0.5, 0.9, 0.6, "paper") == pytest.approx((0.5 + 2 / 3) / 2)
+    assert_right(check_significance(0.417, previous=0.5, before=0.9, after=0.6))
+    assert_right(check_significance(0.42, previous=0.5, before=0.9, after=0.6))
+    assert_hint(check_significance(0.583, previous=0.5, before=0.9, after=0.6), "too big")  # the paper rule
+    assert_hint(check_significance(0.167, previous=0.5, before=0.9, after=0.6), "too small")  # forgot S_prev
+
+
+def test_hand_formula_is_the_one_bingo_kit_uses():
+    """The lesson's formula must be the library's: run one real fake pass and compare every score."""
+    from bingo_kit.bingo import BingoScorer
+    from bingo_kit.models import make_mlp
+
+    for rule in ("prose", "paper"):
+        model = make_mlp((4, 3, 2), seed=1)
+        with torch.no_grad():
+            for layer in model.layers:  # move away from the initial weights so a reset changes something
+                layer.weight.mul_(-3)
+        scorer = BingoScorer(model, rule=rule, seed=0, p=0.99, tickets=1)  # p high: room for 12+ weights
+        x = torch.rand(64, 4, generator=torch.Generator().manual_seed(0))
+        y = model(x).argmax(dim=1)  # the current network is 100% right, so A_b = 1
+        ticket = scorer.draw_tickets()
+        if ticket.dtype == torch.bool:  # a ticket is a mask over all weights ...
+            ticket = torch.zeros_like(ticket)
+            ticket[0, :12] = True  # the whole first layer
+        else:  # ... or flat indices of the weights it resets (repeats allowed): the whole first layer
+            ticket = torch.arange(ticket.numel()).view_as(ticket) % 12
+        assert lessons._ticket_mask(ticket[0], model)[0].all() and not lessons._ticket_mask(ticket[0], model)[1].any()
+        before, after = scorer.score_step(x, y, tickets=ticket)
+        expected = lessons.bingo_update(0.5, float(before), float(after[0]), rule)
+        assert float(after[0]) < 1.0  # the reset really changed the answers
+        assert torch.allclose(scorer.scores["layers.0"], torch.full((3, 4), expected))
+        assert torch.equal(scorer.scores["layers.1"], torch.full((2, 3), 0.5))
+
+
+def test_verdict_follows_the_evidence_not_a_fixed_answer():
+    evidence = {"paper": 0.31, "prose": 0.88}
+    assert_right(check_verdict("prose", evidence))
+    assert "'prose' rule" in check_verdict("prose", evidence).message
+    assert_hint(check_verdict("paper", evidence), "31.0%", "88.0%")
+    assert_hint(check_verdict("the formula", evidence), "['paper', 'prose']")
+    flipped = {"paper": 0.9, "prose": 0.2}  # if the measurement said otherwise, so would the check
+    assert_right(check_verdict("paper", flipped))
+
+
+def test_race_winner_reads_the_table():
+    seconds = {"bingo": 1.2, "imp": 9.5, "magnitude": 0.8, "random": 0.7}
+    assert_right(check_race_winner("random", seconds))
+    assert_hint(check_race_winner("imp", seconds), "smallest time")
+    pruned = {"bingo": 0.8, "imp": 0.85, "magnitude": 0.75, "random": 0.3}
+    assert_right(check_race_winner("imp", pruned, question="most pruned"))
+    assert_hint(check_race_winner("random", pruned, question="most pruned"), "30% pruned")
+    assert_hint(check_race_winner("fast", seconds), "one of")
+
+
+def test_challenge_table_ranks_fitting_entries_by_accuracy():
+    table = ResultsTable()
+    table.add(ChallengeEntry("big", 32, "magnitude", 0.5, 1900, 0.97))
+    table.add(ChallengeEntry("ok", 16, "bingo", 0.6, 900, 0.90))
+    table.add(ChallengeEntry("best", 16, "magnitude", 0.6, 1000, 0.93))
+    assert [e.name for e in table.ranked()] == ["best", "ok", "big"]
+    text = repr(table)
+    assert text.splitlines()[2].startswith("1.  best") and "✗" in text.splitlines()[-1]
+    assert_right(check_challenge(table.entries[2]))
+    assert_hint(check_challenge(table.entries[0]), "876 bytes over")
+
+
+def test_start_lesson_makes_random_numbers_repeat():
+    lessons.start_lesson(seed=3)
+    first = torch.rand(3)
+    lessons.start_lesson(seed=3)
+    assert torch.equal(first, torch.rand(3))
+    assert torch.get_num_threads() == 1
+
+
+def test_setup_report_marks_missing_essentials(monkeypatch):
+    report = lessons.SetupReport([lessons.SetupItem("thing", True, "fine"),
+                                  lessons.SetupItem("extra", False, "not here", essential=False)])
+    assert report.ready and "➖ extra" in repr(report) and "Ready for the lessons!" in repr(report)
+    report.items.append(lessons.SetupItem("torch", False, "missing"))
+    assert not report.ready and "❌ torch" in repr(report)
+    # a failing probe becomes a ❌ line with its message, never a crash
+    item = lessons._try("boom", lambda: (_ for _ in ()).throw(RuntimeError("install foo\nmore")))
+    assert (item.ok, item.detail) == (False, "install foo")
+    assert lessons._check_package("no_such_module_xyz", "testing").ok is False
+
+
+@pytest.mark.parametrize("module", ["torch", "numpy"])
+def test_setup_report_finds_installed_packages(module):
+    assert lessons._check_package(module, "x").ok
+
+
+# --- the lesson glue that touches the library ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits():
+    from bingo_kit.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture
+def headless_plots(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    yield shown
+    plt.close("all")
+
+
+def test_setup_report_on_this_machine_is_ready():
+    report = lessons.setup_report(check_simulator=False)
+    assert report.ready, repr(report)
+    assert report.item("8×8 digits").detail == "1347 training and 450 test images of size (8, 8)"
+    assert report.item("torch").ok
+
+
+def test_pruned_accuracy_prunes_a_copy(digits):
+    from bingo_kit.models import make_mlp
+    from bingo_kit.pruning import prune_fraction
+    from bingo_kit.training import accuracy, train
+
+    model = make_mlp((64, 8, 10), seed=0)
+    train(model, digits, epochs=3, seed=0, progress=False)
+    dense = accuracy(model, digits.x_test, digits.y_test)
+    assert lessons.pruned_accuracy(model, digits, 0.0, method="magnitude") == dense
+    cut = lessons.pruned_accuracy(model, digits, 0.7, method="magnitude")
+    assert accuracy(model, digits.x_test, digits.y_test) == dense  # the model itself is untouched
+    assert not hasattr(model.layers[0], "weight_mask")
+    prune_fraction(model, 0.7, method="magnitude")
+    assert cut == accuracy(model, digits.x_test, digits.y_test) < dense
+    scores = {name: layer.weight.detach().abs() for name, layer in model.weight_layers()}
+    assert lessons.pruned_accuracy(model, digits, 0.7, scores=scores) == cut  # |w| as scores = magnitude
+
+
+def test_challenge_entry_measures_what_the_board_would_store(digits):
+    from bingo_kit.errors import KitError
+    from bingo_kit.export import export_model
+    from bingo_kit.pruning import kept_weights
+
+    entry, model = lessons.challenge_entry("t", digits, hidden=8, method="magnitude", fraction=0.5, epochs=2,
+                                           practice_epochs=1)
+    kept, total = kept_weights(model)
+    assert total == 64 * 8 + 8 * 10 and kept == total - round(0.5 * total)  # practice kept the pruned zeros
+    assert entry.size == export_model(model, digits).size and entry.fits
+    assert 0.0 < entry.accuracy <= 1.0
+    with pytest.raises(KitError, match="method must be one of"):
+        lessons.challenge_entry("t", digits, hidden=8, method="biggest")
+    with pytest.raises(KitError, match="hidden must be"):
+        lessons.challenge_entry("t", digits, hidden=300)
+
+
+def test_pictures_draw_and_leave_the_model_dense(digits, headless_plots):
+    from bingo_kit.models import make_mlp
+    from bingo_kit.training import train
+
+    lessons.start_lesson(0)
+    model = make_mlp((64, 8, 10), seed=0)
+    train(model, digits, epochs=3, seed=0, progress=False)
+    lessons.show_digits(digits, 5)
+    lessons.show_pixels(digits.x_train[0])
+    lessons.draw_network(model=model)
+    lessons.show_first_layer(model)
+    lessons.show_hand_weights()
+    lessons.show_boards()
+    lessons.show_quantisation(model)
+    curves = lessons.pruning_curve(model, digits, fractions=(0.0, 0.9))
+    assert curves["magnitude"][0] == curves["random"][0]  # 0% pruned is the same network
+    assert curves["magnitude"][1] > curves["random"][1]
+    rows = lessons.show_sizes(model, fractions=(0.0, 0.9))
+    assert rows[0][1] == rows[1][1] and rows[1][3] < rows[0][3]  # float bytes stay, the blob shrinks
+    before, after = lessons.show_fake_pass(model, digits)
+    assert 0.0 <= after <= 1.0 and before > 0.5
+    assert not any(hasattr(layer, "weight_mask") for layer in model.layers)
+    assert len(headless_plots) == 10
+
+
+def test_live_accuracy_plot_draws_every_epoch(digits, monkeypatch):
+    import IPython.display
+
+    shown = []
+
+    class Handle:
+        def update(self, image):
+            shown.append(image)
+
+    def fake_display(image, display_id=False):
+        shown.append(image)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    from bingo_kit.models import make_mlp
+    from bingo_kit.training import train
+
+    live = lessons.live_accuracy_plot(epochs=3)
+    history = train(make_mlp((64, 4, 10)), digits, epochs=3, callbacks=[live], progress=False)
+    assert live.accuracies == history.test_accuracy
+    assert len(shown) == 3 and all(image.data.startswith(b"\x89PNG") for image in shown)
+
+
+def test_pruned_fraction_check_reads_the_model():
+    from bingo_kit.models import make_mlp
+    from bingo_kit.pruning import prune_fraction
+
+    model = make_mlp((64, 16, 10), seed=0)
+    prune_fraction(model, 0.5)
+    assert_hint(lessons.check_pruned_fraction(model, 0.9), "50%", "not 90%")
+    prune_fraction(model, 0.9)
+    assert_right(lessons.check_pruned_fraction(model, 0.9))
+    assert "1066 of 1184" in lessons.check_pruned_fraction(model, 0.9).message
