@@ -1,11 +1,23 @@
 """Suite-wide rules (applies to tests/ and the lesson notebooks).
 
+Each pytest process works in a private kit cache (see below).
 Under CI=true nothing may be silently skipped: a test that skips because a tool is
 missing (simavr, avr-gcc, Chromium, a dataset) turns the whole run red.
 """
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
+
+# Each pytest process (each xdist worker) gets its own kit cache: the Simulated Uno's EEPROM lives there and is
+# locked by the program running it, and two notebooks that flash port "sim" (lesson 06 and its solution) may
+# run at once on the two workers — or while someone uses the kit by hand. Set at import, before any notebook
+# kernel starts: nbval's kernels inherit this process's environment.
+_WORKER_CACHE = tempfile.mkdtemp(prefix="bingo-kit-test-cache-")
+os.environ["BINGO_KIT_CACHE"] = _WORKER_CACHE
+atexit.register(shutil.rmtree, _WORKER_CACHE, True)
 
 
 def _in_ci() -> bool:

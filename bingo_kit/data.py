@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bingo_kit import paths
 from bingo_kit.errors import KitError
 
 DATASETS = ("digits", "fashion-mnist", "mnist")
@@ -66,8 +67,8 @@ class Dataset:
 
 
 def cache_dir() -> Path:
-    """Where the kit keeps unpacked dataset files: ``$BINGO_KIT_CACHE/datasets`` (default ~/.cache/bingo-kit)."""
-    return Path(os.environ.get("BINGO_KIT_CACHE") or Path.home() / ".cache" / "bingo-kit") / "datasets"
+    """Where the kit keeps unpacked dataset files (see bingo_kit.paths.cache_dir)."""
+    return paths.cache_dir("datasets")
 
 
 def load_dataset(

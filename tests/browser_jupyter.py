@@ -77,9 +77,9 @@ class JupyterLab:
                    JUPYTER_CONFIG_DIR=str(self.scratch / "jupyter-config"),
                    JUPYTER_RUNTIME_DIR=str(self.scratch / "jupyter-runtime"),
                    IPYTHONDIR=str(self.scratch / "ipython"),
-                   # a private Simulated Uno EEPROM (it lives under $XDG_CACHE_HOME), so lessons running
-                   # in parallel never share one; matplotlib keeps its usual font cache
-                   XDG_CACHE_HOME=str(self.scratch / "cache"),
+                   # a private Simulated Uno EEPROM (it lives under $BINGO_KIT_CACHE), so lessons running
+                   # in parallel never share one
+                   BINGO_KIT_CACHE=str(self.scratch / "cache"),
                    MPLCONFIGDIR=matplotlib.get_cachedir(),
                    PYTHONUNBUFFERED="1")
         log = open(self.log_path, "w")

@@ -16,6 +16,7 @@ import pytest
 
 from firmware_helpers import RawLink, start_simulator
 
+
 # --- fixtures ---------------------------------------------------------------------------------------
 
 @pytest.fixture

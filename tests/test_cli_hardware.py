@@ -40,7 +40,7 @@ def model_files(tmp_path_factory):
 
 
 def run(*args, cache, timeout=120, check=True):
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    env = dict(os.environ, BINGO_KIT_CACHE=str(cache))
     result = subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
     if check:
         assert result.returncode == 0, result.stderr
@@ -139,7 +139,7 @@ def _processes_in_session(session_id: int) -> list[int]:
 
 @pytest.mark.firmware
 def test_simulate_prints_a_port_that_answers_and_stops_on_ctrl_c(cache):
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    env = dict(os.environ, BINGO_KIT_CACHE=str(cache))
     process = subprocess.Popen([*CLI, "simulate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env, start_new_session=True)
     try:
