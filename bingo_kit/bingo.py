@@ -15,7 +15,7 @@ pass (:func:`batched_logits`, one ``baddbmm`` per layer), so scoring costs a fra
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -228,6 +228,7 @@ def train_with_bingo(
     epochs: int = 30,
     rule: str = "prose",
     callbacks: Sequence[Callback] = (),
+    watchers: Sequence[Callable[[BingoScorer], Callback]] = (),
     seed: int = 0,
     progress: bool = True,
     batch_size: int | None = None,
@@ -238,10 +239,14 @@ def train_with_bingo(
 
     The scorer has its own random generator, so the trained weights equal those of plain training.
     ``scorer_opts``: p, probe, metric, tickets, probe_data, probe_size (see :class:`BingoScorer`).
+    ``watchers``: functions given the scorer that return a callback (e.g. a live figure of its scores); they
+    run right after the scorer, so they see the scores of the step that just ran.
     """
     scorer = BingoScorer(model, rule=rule, seed=seed, **scorer_opts)
     train_opts = {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None}
+    watching = [watcher(scorer) for watcher in watchers]
     history = train(
-        model, data, epochs=epochs, seed=seed, callbacks=[scorer, *callbacks], progress=progress, **train_opts
+        model, data, epochs=epochs, seed=seed, callbacks=[scorer, *watching, *callbacks], progress=progress,
+        **train_opts,
     )
     return history, scorer.scores_dict()

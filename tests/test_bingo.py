@@ -156,3 +156,20 @@ def test_scores_are_live_views_and_options_are_checked():
     for bad in ({"rule": "printed"}, {"probe": "test"}, {"metric": "f1"}, {"p": 1.0}, {"tickets": 0}):
         with pytest.raises(KitError):
             BingoScorer(model, **bad)
+
+
+def test_watchers_see_the_scorer_after_each_step():
+    data = blobs()
+    seen = []
+
+    class Watcher(Callback):
+        def __init__(self, scorer):
+            self.scorer = scorer
+
+        def on_step(self, state):
+            seen.append((state.step, self.scorer.steps))
+
+    _, scores = train_with_bingo(make_mlp((4, 8, 3), seed=0), data, epochs=2, seed=0, progress=False,
+                                 watchers=[Watcher])
+    assert seen and all(scored == step + 1 for step, scored in seen)  # the scorer already ran this step
+    assert set(scores) == {"layers.0", "layers.1"}

@@ -83,16 +83,12 @@ class LiveScores(KitWidget):
 
     def train(self, model, data, *, rule: str = "prose", epochs: int = 10, panel: str | None = None,
               seed: int = 0, progress: bool = True, **scorer_opts):
-        """Like `bingo.train_with_bingo`, with this figure watching. Returns (history, scores)."""
-        from bingo_kit.bingo import BingoScorer
-        from bingo_kit.training import train
+        """`bingo.train_with_bingo` with this figure watching. Returns (history, scores)."""
+        from bingo_kit.bingo import train_with_bingo
 
-        scorer = BingoScorer(model, rule=rule, seed=seed, **scorer_opts)
         self.expect_steps(epochs * math.ceil(len(data.y_train) / DEFAULT_BATCH_SIZE))
-        # scorer first: the watcher then sees the scores of the step that just ran
-        history = train(model, data, epochs=epochs, seed=seed, callbacks=[scorer, self.watch(scorer, panel)],
-                        progress=progress)
-        return history, scorer.scores_dict()
+        return train_with_bingo(model, data, rule=rule, epochs=epochs, seed=seed, progress=progress,
+                                watchers=[lambda scorer: self.watch(scorer, panel)], **scorer_opts)
 
     # --- drawing ---------------------------------------------------------------------------------
     # Blitting: axes, ticks, titles and colour bar are drawn once into a saved background; each redraw
