@@ -9,6 +9,7 @@
    run with realistic_eeprom=True here, so its EEPROM writes take that long too (simavr's are instant).
 3. Inference cost per digit in CPU cycles (the sketch's own Timer1 count) for the default 64-16-10 model:
    dense (1.3 KB: only a Mega 2560 holds it) and pruned (on the Uno). Goal: <= 16 000 cycles (1 ms).
+0. First, how closely the runner paces simulated time to the wall clock (simulated s / wall s over 1 s).
 Nothing is mocked: the real sketch, built with avr-gcc, runs in simavr behind a pty.
 """
 from __future__ import annotations
@@ -51,6 +52,23 @@ def _pruned_to_size(model, data, low: int, high: int):
     raise RuntimeError(f"no pruning level gives a blob of {low}..{high} bytes")
 
 
+def sim_cycles(simulator) -> int:
+    """The runner's cycle counter; a clear stop (not a TypeError later) if the runner cannot report it."""
+    cycles = simulator.cycles()
+    if cycles is None:
+        raise SystemExit("The simulated board did not report its cycle counter (the runner stopped, or it is too "
+                         f"busy to answer within 1 s). Runner: {simulator!r}. Close other programs and run again.")
+    return cycles
+
+
+def measure_pacing(simulator, seconds: float = 1.0) -> float:
+    """Simulated seconds per wall second while the board idles (1.00 = paced exactly to the wall clock)."""
+    c0, w0 = sim_cycles(simulator), time.perf_counter()
+    time.sleep(seconds)
+    c1, w1 = sim_cycles(simulator), time.perf_counter()
+    return (c1 - c0) / CPU_HZ / (w1 - w0)
+
+
 def _record(blob: bytes) -> bytes:
     """The EEPROM image of a blob (PROTOCOL.md §3): u16 length, u16 CRC, blob."""
     import binascii
@@ -75,11 +93,11 @@ def measure_upload(board, simulator, blob: bytes) -> dict:
 
     def on_progress(sent, total):
         if sent == min(59, total) or sent == total:  # first and last chunk answered
-            marks.setdefault("first" if sent < total else "last", (simulator.cycles(), time.perf_counter(), sent))
+            marks.setdefault("first" if sent < total else "last", (sim_cycles(simulator), time.perf_counter(), sent))
 
-    started_cycles, started_wall = simulator.cycles(), time.perf_counter()
+    started_cycles, started_wall = sim_cycles(simulator), time.perf_counter()
     result = board.upload(blob, progress=False, on_progress=on_progress)
-    ended_cycles, ended_wall = simulator.cycles(), time.perf_counter()
+    ended_cycles, ended_wall = sim_cycles(simulator), time.perf_counter()
     (c0, w0, s0), (c1, w1, s1) = marks["first"], marks["last"]
     payload = s1 - s0
     return {
@@ -123,6 +141,7 @@ def main() -> None:
     # --- 1 + 2: upload throughput and flash-to-first-prediction on the Uno, ~1 KB model --------------
     # realistic_eeprom: the runner keeps each EEPROM byte write busy 3.4 ms, as on the ATmega328P.
     with SimulatedBoard(realistic_eeprom=True) as simulator, BingoBoard(simulator.port) as board:
+        print(f"0. simulated time / wall time while idle, 1 s: {measure_pacing(simulator):.3f} (goal 1.00)")
         info = board.identify()
         print(f"Uno IDENTIFY: capacity {info.capacity} B, free RAM {info.free_ram} B, widest layer {info.widest_layer}")
         runs = [measure_upload(board, simulator, blob_1k) for _ in range(3)]
@@ -141,10 +160,10 @@ def main() -> None:
         time.sleep(0.2)  # the runner saves its EEPROM file within 50 ms of a change
         changed = _eeprom_writes(simulator.eeprom_path.read_bytes(), blob_1k)
         new_record = _record(blob_1k)
-        c0, w0 = simulator.cycles(), time.perf_counter()
+        c0, w0 = sim_cycles(simulator), time.perf_counter()
         result = board.upload(blob_1k, progress=False)
         board.predict(inputs[0])
-        c1, w1 = simulator.cycles(), time.perf_counter()
+        c1, w1 = sim_cycles(simulator), time.perf_counter()
         wire_s = len(blob_1k) / WIRE_BYTES_PER_SECOND
         eeprom_s = changed * EEPROM_SECONDS_PER_BYTE
         floor_s = wire_s + eeprom_s

@@ -17,7 +17,7 @@ import numpy as np
 
 from bingo_kit.boards import Board, board_for_identify_code, guess_board
 from bingo_kit.errors import KitError
-from bingo_kit.export import crc16, decode_blob
+from bingo_kit.export import FORMAT_VERSION, crc16, decode_blob
 
 BAUD_RATE = 115_200
 SYNC_REQUEST, SYNC_RESPONSE = 0xA5, 0x5A        # §4.1, §4.2
@@ -94,21 +94,38 @@ class ChecksumRejectedError(BoardError):
 
 
 FrameCrcError = _status_error("FrameCrcError", 0x01, "A message arrived damaged — check the USB cable.")
-FrameLengthError = _status_error("FrameLengthError", 0x02, "The board received a message that was too long.")
-FrameTimeoutError = _status_error("FrameTimeoutError", 0x03, "A message stopped half-way (more than 50 ms gap).")
+FrameLengthError = _status_error(
+    "FrameLengthError", 0x02,
+    "The board received a message that was too long — check the USB cable and flash again.")
+FrameTimeoutError = _status_error(
+    "FrameTimeoutError", 0x03,
+    "A message stopped half-way (more than 50 ms gap) — check the USB cable and flash again.")
 UnknownCommandError = _status_error(
     "UnknownCommandError", 0x04, "The board does not know this command — flash the latest bingo_receiver sketch.")
-BadLengthError = _status_error("BadLengthError", 0x05, "The board got the wrong number of bytes for this command.")
+BadLengthError = _status_error(
+    "BadLengthError", 0x05,
+    "The board got the wrong number of bytes for this command — export the model again and flash it.")
 NotUploadingError = _status_error("NotUploadingError", 0x07, "The board was not expecting model data — flash again.")
-UploadOverflowError = _status_error("UploadOverflowError", 0x08, "More model bytes were sent than announced.")
-IncompleteUploadError = _status_error("IncompleteUploadError", 0x09, "The upload ended before all bytes arrived.")
-BadMagicError = _status_error("BadMagicError", 0x0B, "The board says this is not a BINGO model.")
+UploadOverflowError = _status_error(
+    "UploadOverflowError", 0x08,
+    "More model bytes were sent than announced — check the USB cable and flash again.")
+IncompleteUploadError = _status_error(
+    "IncompleteUploadError", 0x09,
+    "The upload ended before all bytes arrived — check the USB cable and flash again.")
+BadMagicError = _status_error(
+    "BadMagicError", 0x0B,
+    "The board says this is not a BINGO model — export the model again (bingo-kit export) and flash that file.")
 BadVersionError = _status_error(
     "BadVersionError", 0x0C, "The board's firmware does not support this model format — flash the latest sketch.")
-BadModelError = _status_error("BadModelError", 0x0D, "The board found the model's structure inconsistent.")
+BadModelError = _status_error(
+    "BadModelError", 0x0D,
+    "The board found the model's structure inconsistent — export the model again and flash the new file.")
 TooWideError = _status_error("TooWideError", 0x0E, "A layer is wider than this board's memory allows — use fewer units.")
 NoModelError = _status_error("NoModelError", 0x0F, "There is no model on the board yet — flash one first.")
-EepromError = _status_error("EepromError", 0x10, "The board's EEPROM did not read back what was written.")
+EepromError = _status_error(
+    "EepromError", 0x10,
+    "The board's EEPROM did not read back what was written, so the board may now hold no model — flash "
+    "again; if it keeps failing, the board's EEPROM may be worn out (try another board).")
 
 STATUS_ERRORS: dict[int, type] = {cls.code: cls for cls in (
     FrameCrcError, FrameLengthError, FrameTimeoutError, UnknownCommandError, BadLengthError, ModelTooBigError,
@@ -220,6 +237,15 @@ def _resets_on_open(device: str) -> bool:
     return not os.path.realpath(device).startswith("/dev/pts/")
 
 
+def _as_input_bytes(x_u8) -> np.ndarray:
+    """x_u8 as a uint8 array; floats are refused (casting would silently truncate 0.7 to 0)."""
+    # np.asarray(b"...") is a 0-d bytes string, not an array of bytes
+    data = np.frombuffer(bytes(x_u8), np.uint8) if isinstance(x_u8, (bytes, bytearray)) else np.asarray(x_u8)
+    if data.dtype != np.uint8:
+        raise FlashError("Inputs for the board must be bytes (uint8); convert pixels with inputs_to_bytes(x).")
+    return data
+
+
 # Boards this process has open, by port. A notebook cell re-run creates a new BingoBoard for a port the
 # previous run never closed; closing the stale one first is what lets the port open again.
 _OPEN_BOARDS: dict[str, BingoBoard] = {}
@@ -240,6 +266,7 @@ class BingoBoard:
         self._serial = None
         self._pending_size = 0   # size of the upload in flight, for E_TOO_BIG's message
         self._bytes_heard = 0    # during the handshake: did anything answer at all?
+        self._unread = b""       # bytes read past a false sync, to be scanned again (_read_response)
         if port == "auto":
             port = find_arduino()
         self.port_name = port
@@ -265,6 +292,7 @@ class BingoBoard:
             self.response_timeout = RESPONSE_TIMEOUT if real_port else SIM_RESPONSE_TIMEOUT
             if boot_wait is None:
                 boot_wait = BOOT_QUIET_SECONDS if real_port else 0.0
+            self.boot_wait = boot_wait
             time.sleep(boot_wait)  # the board resets on open (DTR); let its bootloader finish undisturbed
             self.info = self._handshake(handshake_seconds)
         except BaseException:
@@ -306,6 +334,7 @@ class BingoBoard:
         while True:
             try:
                 self._serial.reset_input_buffer()
+                self._unread = b""
                 self._write_frame(CMD_IDENTIFY, b"")
                 try_deadline = min(deadline, time.monotonic() + HANDSHAKE_RETRY_SECONDS)
                 status, payload = self._read_response(CMD_IDENTIFY, try_deadline)
@@ -346,7 +375,7 @@ class BingoBoard:
     def _read(self, n: int, deadline: float) -> bytes:
         import serial
 
-        buffer = b""
+        buffer, self._unread = self._unread[:n], self._unread[n:]
         while len(buffer) < n:
             if time.monotonic() >= deadline:
                 raise _NoReply
@@ -366,9 +395,12 @@ class BingoBoard:
             header = self._read(3, deadline)
             answered, status, length = header
             payload = self._read(length, deadline)
-            (crc,) = struct.unpack("<H", self._read(2, deadline))
-            if crc != crc16(header + payload):
-                continue  # a damaged response: keep hunting; the deadline bounds the wait
+            crc_bytes = self._read(2, deadline)
+            if struct.unpack("<H", crc_bytes)[0] != crc16(header + payload):
+                # A damaged response, or a 0x5A that was data and not a sync: hunt again from the byte after
+                # it, so a real frame that started inside what we just read is not lost. The deadline bounds it.
+                self._unread = header + payload + crc_bytes + self._unread
+                continue
             if answered in (command, 0x00):  # 0x00: the board could not tell which command (§4.2)
                 return status, payload
             # a late answer to an earlier request: skip it
@@ -410,6 +442,10 @@ class BingoBoard:
         model = decode_blob(blob)  # a broken file fails here, with a clear BlobError, before anything is sent
         info = self.identify()     # the board's own answer is the truth about its capacity (§3)
         self._pending_size = len(blob)
+        if info.blob_format != FORMAT_VERSION:
+            raise BadVersionError(f"This kit writes model format {FORMAT_VERSION} but the firmware on "
+                                  f"{info.board_name} reads format {info.blob_format}: flash the bingo_receiver "
+                                  "sketch from this kit onto the board with the Arduino IDE, then try again.")
         if len(blob) > info.capacity:
             raise ModelTooBigError(len(blob), info.capacity, info.board_name)
         if info.widest_layer and max(model.sizes) > info.widest_layer:
@@ -453,11 +489,7 @@ class BingoBoard:
 
     def predict(self, x_u8) -> Prediction:
         """Run the board's model on one input (bytes or uint8 array); §5.3 sends it in 58-byte pieces."""
-        # np.asarray(b"...") is a 0-d bytes string, not an array of bytes
-        data = np.frombuffer(bytes(x_u8), np.uint8) if isinstance(x_u8, (bytes, bytearray)) else np.asarray(x_u8)
-        if data.dtype != np.uint8:
-            raise FlashError("Inputs for the board must be bytes (uint8); convert pixels with inputs_to_bytes(x).")
-        data = data.reshape(-1).tobytes()
+        data = _as_input_bytes(x_u8).reshape(-1).tobytes()
         if not data:
             raise FlashError("An input needs at least one byte.")
         piece_size = MAX_REQUEST_PAYLOAD - 1
@@ -483,7 +515,7 @@ class BingoBoard:
     def predict_many(self, x_u8, progress: bool = True) -> list[Prediction]:
         from tqdm.auto import tqdm
 
-        rows = np.atleast_2d(np.asarray(x_u8))
+        rows = np.atleast_2d(_as_input_bytes(x_u8))
         return [self.predict(row) for row in tqdm(rows, desc="predict", disable=not progress, leave=False)]
 
     # -- lifetime ----------------------------------------------------------------------------------
@@ -526,9 +558,9 @@ def connect(port: str = "auto", **options) -> BingoBoard:
 # --- the host reference next to the board -----------------------------------------------------------
 
 def _model_cache() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bingo-kit" / "models"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
+    from bingo_kit.paths import cache_dir
+
+    return cache_dir("models")
 
 
 def remember_blob(blob: bytes) -> Path:
@@ -549,15 +581,27 @@ def recall_blob(info: BoardInfo) -> bytes:
     return path.read_bytes()
 
 
-def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, progress: bool = True) -> dict:
-    """Run `x_u8` on the board and on the host reference of `blob`: logit agreement, accuracy, timing."""
+def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, progress: bool = True,
+                                 on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """Run `x_u8` on the board and on the host reference of `blob`: logit agreement, accuracy, timing.
+
+    The board must hold exactly `blob` (same CRC and length, §5.1). `on_progress(done, total)` is called
+    after each input (the flash button's progress bar). Returns n, agreement (share of inputs whose logits
+    all match bit for bit), accuracy (None without y), mean_inference_us (`bingo-kit predict --json` prints it).
+    """
+    from tqdm.auto import tqdm
+
     blob = bytes(blob)
+    x_u8 = np.atleast_2d(_as_input_bytes(x_u8))   # before talking to the board: a float input is our mistake
     info = board.identify()
     if not info.has_model or info.model_crc != crc16(blob) or info.model_length != len(blob):
         raise FlashError("The board holds a different model than the one given — flash it first.")
-    x_u8 = np.atleast_2d(np.asarray(x_u8, dtype=np.uint8))
     expected = decode_blob(blob).logits(x_u8)
-    predictions = board.predict_many(x_u8, progress=progress)
+    predictions = []
+    for row in tqdm(x_u8, desc="predict", disable=not progress, leave=False):
+        predictions.append(board.predict(row))
+        if on_progress is not None:
+            on_progress(len(predictions), len(x_u8))
     same = [p.logits == list(row) for p, row in zip(predictions, expected.tolist())]
     labels = np.array([p.label for p in predictions])
     summary = {

@@ -21,6 +21,7 @@ import weakref
 from pathlib import Path
 
 from bingo_kit.errors import KitError
+from bingo_kit.paths import cache_dir
 
 HARDWARE_DIR = Path(__file__).resolve().parent.parent / "hardware"
 SKETCH_DIR = HARDWARE_DIR / "bingo_receiver"
@@ -40,6 +41,10 @@ STOP_TIMEOUT = 3.0     # seconds for a clean (EEPROM-saving) exit before it is k
 
 class SimulatorUnavailableError(KitError, RuntimeError):
     """The simulated board cannot be built or started; the message names what to install."""
+
+
+class SimulatorInUseError(KitError, RuntimeError):
+    """Another program (or another SimulatedBoard) is already running a board on this EEPROM file."""
 
 
 class FirmwareBuildError(KitError, RuntimeError):
@@ -81,6 +86,39 @@ def _source_hash(paths: list[Path], *extra: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def _toolchain_versions() -> str:
+    """avr-gcc's version and the Arduino core's (platform.txt): upgrading either must rebuild the sketch."""
+    gcc = subprocess.run(["avr-gcc", "-dumpversion"], capture_output=True, text=True).stdout.strip()
+    core = "unknown"
+    platform = ARDUINO_AVR / "platform.txt"
+    if platform.exists():
+        core = next((line.split("=", 1)[1].strip() for line in platform.read_text(errors="replace").splitlines()
+                     if line.startswith("version=")), "unknown")
+    return f"avr-gcc {gcc}; arduino core {core}"
+
+
+def _prune_old_builds(current: Path) -> None:
+    """Remove older builds of the same kind (fw-uno-*, sim-*) once `current` is in place: each source edit
+    makes a new directory, and nothing ever reads the old ones again. Called under the build lock."""
+    kind = current.name.rsplit("-", 1)[0] + "-"      # "fw-uno-" or "sim-"
+    for old in BUILD_DIR.glob(kind + "*"):
+        if old != current and old.is_dir() and not old.name.endswith(".partial") \
+                and old.name.rsplit("-", 1)[0] + "-" == kind:
+            shutil.rmtree(old, ignore_errors=True)
+            _remove_lock_if_free(BUILD_DIR / f".{old.name}.lock")
+
+
+def _remove_lock_if_free(path: Path) -> None:
+    import fcntl
+
+    try:
+        with open(path, "r+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)   # someone building that version? then keep it
+            path.unlink()
+    except OSError:
+        pass
+
+
 def _build_once(target: Path, make_args: list[str]) -> Path:
     """Run make for `target` unless it already exists; one process builds, concurrent ones wait for it."""
     import fcntl
@@ -104,6 +142,7 @@ def _build_once(target: Path, make_args: list[str]) -> Path:
                 + (result.stderr or result.stdout)[-3000:])
         shutil.rmtree(out_dir, ignore_errors=True)
         partial.rename(out_dir)  # readers only ever see a complete build directory
+        _prune_old_builds(out_dir)
     return target
 
 
@@ -113,7 +152,7 @@ def build_firmware(board: str = "uno") -> Path:
         raise SimulatorUnavailableError(f"No firmware build for board {board!r}; choose one of {', '.join(BOARD_MCUS)}.")
     _check_firmware_tools()
     sources = [p for p in SKETCH_DIR.iterdir() if p.suffix in (".ino", ".h", ".cpp", ".c")]
-    key = _source_hash(sources + [HARDWARE_DIR / "Makefile"], board)
+    key = _source_hash(sources + [HARDWARE_DIR / "Makefile"], board, _toolchain_versions())
     return _build_once(BUILD_DIR / f"fw-{board}-{key}" / "bingo_receiver.elf", ["firmware", f"BOARD={board}"])
 
 
@@ -137,9 +176,7 @@ def firmware_size(elf: Path) -> dict[str, int]:
 
 def default_sim_eeprom() -> Path:
     """The EEPROM file shared by `--port sim` CLI calls, so `flash` then `predict` work as on a real board."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bingo-kit"
-    cache.mkdir(parents=True, exist_ok=True)
-    return cache / "sim-eeprom.bin"
+    return cache_dir() / "sim-eeprom.bin"
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -175,6 +212,7 @@ class SimulatedBoard:
         self.process: subprocess.Popen | None = None
         self.port: str | None = None
         self._stop_on_exit = None
+        self._eeprom_lock = None   # open lock file while running: one board per EEPROM file
 
     @property
     def running(self) -> bool:
@@ -187,6 +225,7 @@ class SimulatedBoard:
         elf = build_firmware(self.board)
         runner = build_runner()
         self.eeprom_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_eeprom()
         with open(self._log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [str(runner), str(elf), "--mcu", BOARD_MCUS[self.board], "--freq", str(CPU_HZ),
@@ -216,6 +255,31 @@ class SimulatedBoard:
                 self._stop_on_exit.detach()
             self.process = None
         self.port = None
+        self._unlock_eeprom()
+
+    def _lock_eeprom(self) -> None:
+        """Two runners on one EEPROM file would each overwrite the other's model: refuse the second.
+
+        The lock is a separate file (the runner replaces the EEPROM file by rename, which would drop a lock
+        on it); flock is released by the OS if this process dies."""
+        import fcntl
+
+        if self._eeprom_lock is not None:
+            return
+        lock = open(self.eeprom_path.with_name(self.eeprom_path.name + ".lock"), "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise SimulatorInUseError(
+                f"The Simulated Uno is in use by another program (its EEPROM {self.eeprom_path} is locked). "
+                "Close the other notebook or bingo-kit command using port 'sim', then try again.") from None
+        self._eeprom_lock = lock
+
+    def _unlock_eeprom(self) -> None:
+        if self._eeprom_lock is not None:
+            self._eeprom_lock.close()   # closing releases the flock
+            self._eeprom_lock = None
 
     def kill(self) -> None:
         """Pull the plug: the runner dies at once (EEPROM keeps only what was already saved)."""

@@ -26,9 +26,10 @@ class FakeBoard:
     """Board side of the protocol on a pty; `port` is the path a host opens with pyserial."""
 
     def __init__(self, *, capacity=1020, widest=64, mode="bingo", boot_seconds=0.0, die_after_chunks=None,
-                 damage_upload=False, advertised_capacity=None, sticky_boot=False):
+                 damage_upload=False, advertised_capacity=None, sticky_boot=False, board_code=1, blob_format=1):
         # mode: "bingo" (our firmware), "silent" (never answers), "foreign" (answers with non-BINGO bytes)
         self.capacity, self.widest, self.mode = capacity, widest, mode
+        self.board_code, self.blob_format = board_code, blob_format   # IDENTIFY bytes 7 and 6 (§5.1)
         # What IDENTIFY claims; a different value makes UPLOAD_BEGIN the one that says "too big".
         self.advertised_capacity = capacity if advertised_capacity is None else advertised_capacity
         self.boot_until = time.monotonic() + boot_seconds   # like a bootloader: input ignored until then
@@ -36,12 +37,14 @@ class FakeBoard:
         self.boot_seconds, self.sticky_boot = boot_seconds, sticky_boot
         self.die_after_chunks = die_after_chunks
         self.damage_upload = damage_upload                   # flips a byte: the board's CRC will disagree
+        self.logit_error = 0   # added to logit 0 of every answer: a firmware out of step with the host
         self.model_blob = None
         self.model = None
         self.upload = None          # (length, crc, bytearray) while an upload runs
         self.inputs = bytearray(256)
         self.chunks_seen = 0
         self.requests = []          # commands received, for assertions
+        self.heard = []             # (monotonic time, bytes) of everything that arrived, even while booting
         self.master, self.slave = os.openpty()
         tty.setraw(self.slave)      # no echo or line editing before the host configures the port
         self.port = os.ttyname(self.slave)
@@ -61,6 +64,7 @@ class FakeBoard:
                 data = os.read(self.master, 1024)
             except OSError:
                 return
+            self.heard.append((time.monotonic(), data))
             if time.monotonic() < self.boot_until:
                 if self.sticky_boot:
                     self.boot_until = time.monotonic() + self.boot_seconds
@@ -96,7 +100,7 @@ class FakeBoard:
         del buffer[:5 + length]
         command, payload = frame[1], frame[3:3 + length]
         if struct.unpack("<H", frame[-2:])[0] != crc16(frame[1:3 + length]):
-            self._respond(command, E_FRAME_CRC)
+            self._respond(0x00, E_FRAME_CRC)   # §4.3: a damaged frame's command byte cannot be trusted
             return self._take_frame(buffer)
         return command, payload
 
@@ -120,8 +124,8 @@ class FakeBoard:
             length = len(self.model_blob) if self.model_blob else 0
             crc = crc16(self.model_blob) if self.model_blob else 0
             self._respond(command, OK, struct.pack(
-                "<4sBBBBHHBHHBBBH", b"BNGO", 1, 0, 1, 1, self.advertised_capacity, 900, int(self.model is not None),
-                length, crc, self.widest, 59, int(self.upload is not None), 16000))
+                "<4sBBBBHHBHHBBBH", b"BNGO", 1, 0, self.blob_format, self.board_code, self.advertised_capacity, 900,
+                int(self.model is not None), length, crc, self.widest, 59, int(self.upload is not None), 16000))
         elif command == 0x42:
             length, crc = struct.unpack("<HH", payload)
             if length == 0:
@@ -172,7 +176,8 @@ class FakeBoard:
             self.inputs[offset:offset + len(data)] = data
             if offset + len(data) < n0:
                 return self._respond(command, OK)
-            logits = self.model.logits(np.frombuffer(bytes(self.inputs[:n0]), dtype=np.uint8))
+            logits = self.model.logits(np.frombuffer(bytes(self.inputs[:n0]), dtype=np.uint8)).copy()
+            logits[0] += self.logit_error
             label = int(np.argmax(logits))
             self._respond(command, OK, struct.pack(f"<BBI{len(logits)}i", label, len(logits), 1234, *logits))
         else:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import binascii
+import copy
 import math
 import struct
 
@@ -10,7 +11,6 @@ import pytest
 import torch
 
 from bingo_kit.boards import get_board
-from bingo_kit.data import load_dataset
 from bingo_kit.errors import KitError
 from bingo_kit.export import (
     BlobError, QuantizedModel, blob_size, choose_encoding, crc16, decode_blob, encode_blob, export_model,
@@ -21,25 +21,18 @@ from bingo_kit.pruning import prune_fraction
 from bingo_kit.training import train
 
 
-# --- fixtures: one trained digits model, dense and pruned (by the kit's own trainer and pruner) -----
+# --- fixtures: the session's trained digits model (tests/conftest.py: digits, trained_mlp), dense and
+# pruned by the kit's own pruner --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
+def dense_model(trained_mlp):
+    return copy.deepcopy(trained_mlp).eval()   # a copy: the session model is shared with other test files
 
 
 @pytest.fixture(scope="module")
-def dense_model(digits):
+def pruned_model(trained_mlp, digits):
     torch.set_num_threads(1)
-    model = make_mlp((64, 16, 10), seed=0)
-    train(model, digits, epochs=25, seed=0, progress=False)
-    return model.eval()
-
-
-@pytest.fixture(scope="module")
-def pruned_model(digits):
-    model = make_mlp((64, 16, 10), seed=0)
-    train(model, digits, epochs=25, seed=0, progress=False)
+    model = copy.deepcopy(trained_mlp)
     prune_fraction(model, 0.6, method="magnitude")
     train(model, digits, epochs=10, seed=1, progress=False)   # fine-tune the survivors
     return model.eval()

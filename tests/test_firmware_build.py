@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -37,14 +36,19 @@ def test_compiles_for_other_boards(board):
 
 def test_build_is_cached_by_source_hash():
     first = _build("uno")
-    started = time.monotonic()
+    built_at = first.stat().st_mtime_ns
     assert _build("uno") == first
-    assert time.monotonic() - started < 0.5  # no make run
+    assert first.stat().st_mtime_ns == built_at  # the same ELF, not rebuilt (make was not run again)
 
 
 def test_parallel_builds_share_one_result(tmp_path):
     """Two processes (two pytest workers) asking at once: one builds, both get the same ELF."""
     _build("uno")  # tools present (else skip)
+    # builds left by earlier versions of the sources: the new Uno build replaces the old Uno one only
+    old_uno, old_mega = tmp_path / "build" / "fw-uno-0123456789abcdef", tmp_path / "build" / "fw-mega-0123456789abcdef"
+    for old in (old_uno, old_mega):
+        old.mkdir(parents=True)
+        (old / "bingo_receiver.elf").write_bytes(b"old")
     env = dict(os.environ, BINGO_KIT_BUILD_DIR=str(tmp_path / "build"))
     code = "from bingo_kit.simulator import build_firmware; print(build_firmware('uno'))"
     workers = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -53,3 +57,13 @@ def test_parallel_builds_share_one_result(tmp_path):
     assert all(worker.returncode == 0 for worker in workers), results
     paths = {out.strip() for out, _ in results}
     assert len(paths) == 1 and str(tmp_path) in paths.pop()
+    assert not old_uno.exists() and old_mega.exists()
+
+
+def test_build_key_includes_the_toolchain_versions():
+    from bingo_kit.simulator import _toolchain_versions
+
+    _build("uno")
+    versions = _toolchain_versions()
+    gcc = subprocess.run(["avr-gcc", "-dumpversion"], capture_output=True, text=True).stdout.strip()
+    assert f"avr-gcc {gcc}" in versions and "arduino core unknown" not in versions

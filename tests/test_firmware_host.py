@@ -23,8 +23,9 @@ def test_simulator_killed_mid_upload_raises_within_two_seconds(simulated_board, 
         with pytest.raises(BoardDisconnectedError) as caught:
             board.upload(pruned_blob, progress=False, on_progress=pull_the_plug)
         assert killed_at, "the upload finished before the plug was pulled"
-        assert time.monotonic() - killed_at[0] < 2.0
-        assert "unplugged" in str(caught.value) or "stopped answering" in str(caught.value)
+        assert time.monotonic() - killed_at[0] < 2.0   # the promise
+        # noticed because the runner's pty closed, not because a response deadline (1.5 s) ran out
+        assert "unplugged" in str(caught.value) and "no reply within" not in str(caught.value)
     finally:
         board.close()
 
@@ -85,10 +86,30 @@ def test_port_sim_starts_and_stops_its_own_simulator(tmp_path):
     assert not simulator.running
 
 
-def test_cycles_counter_advances_at_the_board_clock(simulated_board):
+def test_cycles_counter_advances(simulated_board):
+    # How closely it follows the wall clock (16 M per second) is measured by benchmarks/flash.py.
     first = simulated_board.cycles()
     time.sleep(0.2)
     second = simulated_board.cycles()
     assert first is not None and second is not None
-    # Paced to the wall clock: 0.2 s is ~3.2 M cycles at 16 MHz (generous bounds for a loaded machine).
-    assert 0.5e6 < second - first < 8e6
+    assert second > first
+    simulated_board.stop()
+    assert simulated_board.cycles() is None
+
+
+def test_one_simulated_board_per_eeprom_file(tmp_path):
+    from bingo_kit.errors import KitError
+    from bingo_kit.simulator import SimulatedBoard
+
+    eeprom = tmp_path / "eeprom.bin"
+    with SimulatedBoard(eeprom) as first:
+        second = SimulatedBoard(eeprom)
+        with pytest.raises(KitError, match="in use by another program"):
+            second.start()
+        assert not second.running
+        first.power_cycle()   # its own restart keeps (or re-takes) the lock
+        assert first.running
+        with pytest.raises(KitError, match="in use by another program"):
+            second.start()
+    with second:   # free again once the first board stopped
+        assert second.running

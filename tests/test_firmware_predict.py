@@ -118,3 +118,61 @@ def test_predict_reports_cpu_cycles(raw_link, pruned_blob, digit_bytes):
     assert raw_link.upload(pruned_blob) == 0
     _, _, cycles, _ = raw_link.predict(digit_bytes[0])
     assert 1000 < cycles < 64_000  # measured by Timer1 at the CPU clock
+
+
+def _hand_made(sizes, density, seed, multipliers, shifts, bias_range=30_000):
+    """A QuantizedModel straight from random integers (no exporter guarantees): extreme values on purpose."""
+    from bingo_kit.export import QuantizedModel
+
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for n_in, out in zip(sizes[:-1], sizes[1:]):
+        w = rng.integers(-128, 128, size=(out, n_in)).astype(np.int8)
+        w[rng.random((out, n_in)) >= density] = 0
+        weights.append(w)
+        if bias_range == "edge":   # alternately just below +2^31 and just above -2^31: sums cross the edge
+            bias = np.where(np.arange(out) % 2 == 0, 2**31 - 20_000, -2**31 + 20_000)
+        else:
+            bias = rng.integers(-bias_range, bias_range, size=out)
+        biases.append(bias.astype(np.int32))
+    return QuantizedModel(tuple(sizes), weights, biases, multipliers, shifts)
+
+
+def _first_layer_sums(q, x):
+    """Layer 0's exact accumulators and its u32 requantisation products, in unbounded integers."""
+    acc = x.astype(np.int64) @ q.weights[0].astype(np.int64).T + q.biases[0].astype(np.int64)
+    shift = q.shifts[0]
+    rounding = (1 << (shift - 1)) if shift else 0
+    return acc, acc.astype(object) * q.multipliers[0] + rounding
+
+
+# Blobs the exporter would never write (§2.3 lets it rule overflow out), so that the board's i32 accumulation
+# and u32 requantisation really wrap; the host reference must wrap in exactly the same places.
+WRAP_CASES = {
+    "u32 requantisation wraps (M=60000, s=31)": ((12, 9, 7, 4), 0.6, 0, [60000, 40000, 0], [31, 5, 0], 30_000),
+    "u32 wraps with s=0 (no rounding term)": ((12, 9, 7, 4), 1.0, 1, [65535, 65535, 0], [0, 17, 0], 30_000),
+    "i32 accumulator wraps (biases near ±2^31)": ((20, 9, 4), 0.3, 2, [65535, 0], [8, 0], "edge"),
+}
+
+
+@pytest.mark.parametrize("case", list(WRAP_CASES))
+def test_integer_wrap_around_matches_the_host_bit_for_bit(case, simulated_board):
+    from bingo_kit.export import encode_blob
+    from bingo_kit.flash import BingoBoard
+
+    sizes, density, seed, multipliers, shifts, bias_range = WRAP_CASES[case]
+    q = _hand_made(sizes, density, seed, multipliers, shifts, bias_range)
+    x = np.random.default_rng(9).integers(0, 256, (30, sizes[0])).astype(np.uint8)
+    x[0] = 255
+    acc, products = _first_layer_sums(q, x)
+    if "i32" in case:
+        assert ((acc < -2**31) | (acc >= 2**31)).any(), "the case no longer overflows i32: it tests nothing"
+    else:
+        assert any(p >= 2**32 for p, a in zip(products.ravel(), acc.ravel()) if a > 0), "no u32 overflow"
+    expected = q.logits(x).tolist()
+    with BingoBoard(simulated_board.port) as board:
+        for encoding in ("dense", "bitmap", "index"):
+            board.upload(encode_blob(q, encoding=encoding), progress=False)
+            got = [board.predict(row).logits for row in x]
+            mismatched = [i for i, (a, b) in enumerate(zip(expected, got)) if a != b]
+            assert not mismatched, f"{encoding}: inputs {mismatched[:5]} differ"

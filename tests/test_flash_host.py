@@ -7,6 +7,7 @@ firmware tests, which run the real sketch in simavr.
 from __future__ import annotations
 
 import math
+import struct
 import time
 
 import numpy as np
@@ -15,7 +16,7 @@ from serial.tools.list_ports_common import ListPortInfo
 
 from bingo_kit import flash
 from bingo_kit.errors import KitError
-from bingo_kit.export import QuantizedModel, encode_blob
+from bingo_kit.export import QuantizedModel, crc16, encode_blob
 from bingo_kit.flash import (
     STATUS_ERRORS, BadLengthError, BoardDisconnectedError, BoardError, ChecksumRejectedError, ModelTooBigError,
     NoBoardError, NoModelError, NotBingoFirmwareError, TooWideError, connect,
@@ -48,13 +49,20 @@ def test_handshake_reads_the_identify_answer(fake):
         assert info.board.key == "uno" and not info.has_model
 
 
+IDENTIFY_FRAME_BYTES = 5   # sync, command, length 0, CRC (§4.1)
+
+
+def _tries_heard(fake) -> int:
+    """How many IDENTIFY frames the board heard, booting or not (the host sends nothing else here)."""
+    return sum(len(data) for _, data in fake.heard) // IDENTIFY_FRAME_BYTES
+
+
 def test_handshake_waits_out_the_bootloader():
     with FakeBoard(boot_seconds=1.0) as fake:
-        started = time.monotonic()
         with connect(fake.port) as board:
             assert board.info.capacity == 1020
-        assert 0.9 < time.monotonic() - started < 2.0
-        assert fake.requests.count(0x49) == 1   # the tries sent during "boot" were ignored, the next one answered
+        # the tries sent during "boot" were ignored; the host kept trying and the first one after boot answered
+        assert _tries_heard(fake) >= 2 and fake.requests.count(0x49) == 1
 
 
 def test_quiet_start_lets_a_mega_bootloader_start_the_sketch():
@@ -69,20 +77,23 @@ def test_quiet_start_lets_a_mega_bootloader_start_the_sketch():
 def test_only_ports_that_reset_the_board_wait_quietly(fake):
     assert flash._resets_on_open("/dev/ttyACM0") and flash._resets_on_open("COM3")
     assert not flash._resets_on_open(fake.port)   # a pty, like the simulator's: no DTR, no reset
-    started = time.monotonic()
-    with connect(fake.port):
-        assert time.monotonic() - started < 0.5
-    with connect(fake.port, boot_wait=0.5):
-        assert time.monotonic() - started >= 0.5
-    assert fake.requests == [0x49, 0x49]   # nothing sent during the quiet start; one try each time
+    with connect(fake.port) as board:
+        assert board.boot_wait == 0.0
+    assert len(fake.heard) == 1
+    opened = time.monotonic()
+    with connect(fake.port, boot_wait=0.5) as board:
+        assert board.boot_wait == 0.5
+    first_heard_after_quiet_start = fake.heard[1][0]
+    assert first_heard_after_quiet_start - opened >= 0.5   # not a byte during the quiet window
+    assert fake.requests == [0x49, 0x49]   # one try each time
 
 
 def test_silent_port_is_not_our_firmware():
     with FakeBoard(mode="silent") as fake:
-        started = time.monotonic()
         with pytest.raises(NotBingoFirmwareError, match="No BINGO firmware answered"):
             connect(fake.port, handshake_seconds=1.0)
-        assert time.monotonic() - started < 1.6
+        # IDENTIFY every 250 ms for at most 1 s (§4.4): a bounded number of tries, then it gives up
+        assert 1 <= _tries_heard(fake) <= 5
 
 
 def test_foreign_sketch_is_not_our_firmware():
@@ -115,6 +126,7 @@ def test_predict_sends_64_inputs_in_two_pieces(fake):
     with connect(fake.port) as board:
         board.upload(encode_blob(q), progress=False)
         predictions = board.predict_many(x, progress=False)
+    assert fake.requests.count(0x50) == 2 * len(x)   # §5.3: 58 + 6 bytes per input
     assert [p.logits for p in predictions] == q.logits(x).tolist()
     assert [p.label for p in predictions] == q.predict(x).tolist()
     assert predictions[0].micros == pytest.approx(1234 / 16)
@@ -180,9 +192,12 @@ def test_unplugged_mid_upload_raises_quickly():
     blob = encode_blob(_model(density=0.5))
     with FakeBoard(die_after_chunks=3) as fake, connect(fake.port) as board:
         started = time.monotonic()
-        with pytest.raises(BoardDisconnectedError, match="unplugged"):
+        with pytest.raises(BoardDisconnectedError, match="unplugged") as caught:
             board.upload(blob, progress=False)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 2.0   # the issue's promise
+        # noticed because the port closed, not because a response deadline ran out
+        assert "no reply within" not in str(caught.value)
+        assert "mid-conversation" in str(caught.value) or "while the kit was sending" in str(caught.value)
 
 
 def test_reopening_a_port_left_open_by_an_earlier_cell(fake):
@@ -234,24 +249,7 @@ def test_list_ports_recognises_arduinos(monkeypatch):
         connect("auto")
 
 
-# --- the same two host promises against the real sketch in simavr ----------------------------------
-
-@pytest.mark.firmware
-def test_simulator_killed_mid_upload_raises_within_two_seconds(tmp_path):
-    blob = encode_blob(_model(density=0.5))
-    with connect("sim", sim_eeprom=tmp_path / "eeprom.bin") as board:
-        simulator = board.simulator
-        pulled = []
-
-        def pull_the_plug(done, total):
-            if done >= 3 * 59 and not pulled:
-                simulator.kill()
-                pulled.append(time.monotonic())
-
-        with pytest.raises(BoardDisconnectedError, match="unplugged"):
-            board.upload(blob, progress=False, on_progress=pull_the_plug)
-        assert pulled and time.monotonic() - pulled[0] < 2.0
-
+# --- reopening, against the real sketch in simavr (killing it mid-upload: test_firmware_host.py) --------
 
 @pytest.mark.firmware
 def test_simulated_board_left_open_is_reopened(tmp_path):
@@ -274,3 +272,44 @@ def test_more_classes_than_a_response_can_carry_is_refused_before_sending(fake):
     with connect(fake.port) as board, pytest.raises(KitError, match="63 classes"):
         board.upload(encode_blob(too_many_classes), progress=False)
     assert fake.model_blob is None
+
+
+def test_compare_with_reference_refuses_float_inputs(fake):
+    blob = encode_blob(_model())
+    with connect(fake.port) as board:
+        board.upload(blob, progress=False)
+        with pytest.raises(flash.FlashError, match="inputs_to_bytes"):
+            flash.compare_board_with_reference(board, blob, np.full((2, 64), 0.7), progress=False)
+        fake.requests.clear()
+        x = np.random.default_rng(3).integers(0, 256, (3, 64)).astype(np.uint8)
+        seen = []
+        summary = flash.compare_board_with_reference(board, blob, x, progress=False,
+                                                     on_progress=lambda done, total: seen.append((done, total)))
+    assert summary["n"] == 3 and summary["agreement"] == 1.0 and seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_compare_with_reference_notices_a_single_logit_off(fake):
+    blob = encode_blob(_model())
+    x = np.random.default_rng(4).integers(0, 256, (4, 64)).astype(np.uint8)
+    with connect(fake.port) as board:
+        board.upload(blob, progress=False)
+        fake.logit_error = 1
+        summary = flash.compare_board_with_reference(board, blob, x, progress=False)
+    assert summary["agreement"] == 0.0
+
+
+def test_old_firmware_blob_format_is_refused_before_begin():
+    with FakeBoard(blob_format=2) as fake, connect(fake.port) as board:
+        with pytest.raises(flash.BadVersionError, match="format 1.*format 2.*sketch"):
+            board.upload(encode_blob(_model()), progress=False)
+    assert 0x42 not in fake.requests
+
+
+def test_a_false_sync_in_noise_does_not_hide_the_real_answer(fake):
+    body = bytes([0x49, 0x00, 2]) + b"ok"
+    real_answer = bytes([0x5A]) + body + struct.pack("<H", crc16(body))
+    with connect(fake.port) as board:
+        # A 0x5A in line noise claims a 3-byte payload: its "frame" swallows the start of the real answer,
+        # fails its CRC, and the hunt must resume right after the false sync to find the real one.
+        board._unread = bytes([0x5A, 0x49, 0x00, 0x03]) + real_answer
+        assert board._read_response(0x49, time.monotonic() + 1.0) == (0, b"ok")

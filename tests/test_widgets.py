@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from bingo_kit import pruning
-from bingo_kit.data import load_dataset
 from bingo_kit.errors import KitError
 from bingo_kit.export import blob_size, export_model, inputs_to_bytes
 from bingo_kit.flash import BoardDisconnectedError
@@ -21,15 +20,13 @@ from bingo_kit.training import accuracy
 from bingo_kit.widgets import DigitPad, FlashButton, LiveScores, PruneSlider, StatusLine
 from bingo_kit.widgets.common import KitWidget, reporting
 from bingo_kit.widgets.prune_slider import _tile
+from fake_board import FakeBoard
 
 PNG_MAGIC = b"\x89PNG"
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits")
-
-
+# `digits` is the session fixture of tests/conftest.py. The model here is trained *with BINGO* (the slider's
+# default method needs its scores), so it cannot be conftest's plainly trained `trained_mlp`.
 @pytest.fixture(scope="module")
 def trained(digits):
     from bingo_kit.bingo import train_with_bingo
@@ -42,8 +39,8 @@ def trained(digits):
 
 @pytest.fixture
 def private_sim_eeprom(tmp_path, monkeypatch):
-    """The Simulated Uno keeps its EEPROM under $XDG_CACHE_HOME: give each test its own board."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    """The Simulated Uno keeps its EEPROM under $BINGO_KIT_CACHE: give each test its own board."""
+    monkeypatch.setenv("BINGO_KIT_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -289,13 +286,39 @@ def test_rerunning_the_pad_cell_detaches_the_old_pad(model, digits):
 
 # --- flash button ----------------------------------------------------------------------------------
 
-def test_flash_checks_the_fit_before_touching_any_board(model, digits):
-    flash = FlashButton(model, digits, port="sim")
-    assert [label for label, _ in flash.port.options][-1] == "Simulated Uno"
-    flash.flash_button.click()  # dense: 1309 bytes
-    assert flash.status.kind == "error"
-    assert "1309 bytes" in flash.status.text and "289 bytes too many" in flash.status.text
-    assert flash.connected_board() is None and flash.progress.value == 0
+def _flash_button_on(port, label, model, digits):
+    """A FlashButton with `port` in its dropdown, as if refresh() had listed it."""
+    flash = FlashButton(model, digits)
+    flash.port.options = [*flash.port.options, (label, port)]
+    flash.port.value = port
+    return flash
+
+
+def test_flash_checks_the_fit_before_sending_any_model_byte(model, digits):
+    with FakeBoard(capacity=1020) as fake:
+        flash = _flash_button_on(fake.port, "ttyUSB0 — Uno/Nano clone (CH340)", model, digits)
+        assert [label for label, _ in flash.port.options][-2] == "Simulated Uno"
+        try:
+            flash.flash_button.click()  # dense: 1309 bytes
+            assert flash.status.kind == "error"
+            assert "1309 bytes" in flash.status.text and "289 bytes too many" in flash.status.text
+            assert flash.progress.value == 0 and fake.model_blob is None
+            assert fake.requests == [0x49]   # only IDENTIFY (it reads the capacity): no UPLOAD_BEGIN
+        finally:
+            flash.close()
+
+
+def test_flash_fit_check_uses_the_boards_own_capacity_not_the_usb_guess(model, digits):
+    # A Mega 2560 clone with a CH340 chip has the same USB id as an Uno clone; only IDENTIFY tells them apart.
+    with FakeBoard(capacity=4092, board_code=2) as fake:
+        flash = _flash_button_on(fake.port, "ttyUSB0 — Uno/Nano clone (CH340)", model, digits)
+        try:
+            flash.flash_button.click()  # dense 1309 bytes: too big for an Uno, fine for a Mega
+            assert flash.status.kind == "ok", flash.status.text
+            assert flash.last_report.capacity == 4092 and flash.last_report.board.key == "mega"
+            assert fake.model_blob == flash.last_report.blob and len(fake.model_blob) == 1309
+        finally:
+            flash.close()
 
 
 def test_flash_to_a_vanished_port_says_so_in_plain_words(model, digits):
@@ -307,6 +330,25 @@ def test_flash_to_a_vanished_port_says_so_in_plain_words(model, digits):
     assert flash.status.kind == "error"
     assert "Could not open /dev/ttyACM9" in flash.status.text
     assert flash.connected_board() is None and flash.progress.bar_style == ""
+
+
+def test_test_on_board_turns_red_when_the_board_disagrees(model, digits):
+    pruning.prune_fraction(model, 0.6)
+    with FakeBoard() as fake:
+        flash = _flash_button_on(fake.port, "ttyACM0 — Arduino Uno", model, digits)
+        flash.test_count.value = 10
+        try:
+            flash.flash_button.click()
+            assert flash.status.kind == "ok", flash.status.text
+            flash.test_button.click()
+            assert flash.status.kind == "ok" and flash.last_test["agree"] == 10
+            fake.logit_error = 1   # one logit off by one: labels may still match, logits do not
+            flash.test_button.click()
+            assert flash.last_test["agree"] == 0 and flash.last_test["agreement"] == 0.0
+            assert flash.status.kind == "error" and "disagrees" in flash.status.text
+            assert flash.progress.bar_style == "danger" and "0/10" in flash.test_text.value
+        finally:
+            flash.close()
 
 
 def test_test_on_board_before_flashing_explains_itself(model, digits):

@@ -15,8 +15,8 @@ import ipywidgets as widgets
 
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model, inputs_to_bytes
-from bingo_kit.flash import BingoBoard, list_ports
-from bingo_kit.widgets.common import GREEN, KitWidget, StatusLine, reporting
+from bingo_kit.flash import BingoBoard, compare_board_with_reference, list_ports
+from bingo_kit.widgets.common import GREEN, RED, KitWidget, StatusLine, reporting
 
 SIMULATED = "sim"
 SIMULATED_LABEL = "Simulated Uno"
@@ -26,8 +26,8 @@ _PORT_HOLDERS: "weakref.WeakValueDictionary[str, FlashButton]" = weakref.WeakVal
 
 
 def board_key_for(port: str, guess: str | None) -> str:
-    """Which table entry (boards.BOARDS) a port most likely is: the fit check needs a capacity before
-    connecting; once connected, the board's own IDENTIFY answer decides."""
+    """Which table entry (boards.BOARDS) a port most likely is, from its USB id alone. Only a label: a CH340
+    clone may be a Mega, so the fit check uses the connected board's IDENTIFY answer instead."""
     if port == SIMULATED:
         return "uno"
     return "mega" if guess and "mega" in guess.lower() else "uno"
@@ -143,22 +143,23 @@ class FlashButton(KitWidget):
     # --- flashing --------------------------------------------------------------------------------
     @reporting(lambda self: self.status)
     def flash(self) -> None:
-        """Fit check, then upload with the progress bar; the status line says bytes and seconds."""
+        """Connect, fit check against the board's own capacity, then upload with the progress bar."""
         port = self.port.value
         self.progress.value, self.progress.bar_style = 0, ""
         self.test_text.value = ""
-        key = board_key_for(port, self._guesses.get(port))
-        report = export_model(self.model, self.data, board=key)
-        self.last_report = report
-        if not report.fits:  # say it before touching the board
-            raise KitError(f"The model needs {report.size} bytes but the {report.board.name} holds "
-                           f"{report.capacity}: {report.over_by} bytes too many. Prune more with the slider, "
-                           "then flash again.")
         try:
-            board = self._connect(port)
+            board = self._connect(port)   # IDENTIFY only reads: nothing is sent to the model store yet
         except Exception:
             self._disconnect()
             raise
+        # The board's IDENTIFY answer (§5.1) is the truth: a USB-id guess cannot tell a CH340 Mega from an Uno.
+        table_entry = board.info.board or board_key_for(port, self._guesses.get(port))
+        report = export_model(self.model, self.data, board=table_entry, capacity=board.info.capacity)
+        self.last_report = report
+        if not report.fits:  # say it before any model byte is sent (no UPLOAD_BEGIN)
+            where = "the Simulated Uno" if port == SIMULATED else f"the {report.board.name} on {port}"
+            raise KitError(f"The model needs {report.size} bytes but {where} holds {report.capacity}: "
+                           f"{report.over_by} bytes too many. Prune more with the slider, then flash again.")
         self.status.info(f"Sending {report.size} bytes…")
         self.progress.max = report.size
 
@@ -179,7 +180,10 @@ class FlashButton(KitWidget):
 
     @reporting(lambda self: self.status)
     def test_on_board(self) -> None:
-        """Send N test digits to the board: does it agree with the host's int8 model, and how accurate is it?"""
+        """Send N test digits to the board: are its logits bit-exact with the host's int8 model, how accurate?
+
+        The library's compare_board_with_reference does the work (and first checks, by CRC and length, that
+        the board still holds the model this button flashed)."""
         if self._board is None or self.last_report is None:
             raise KitError("Flash the model first; then the board can be tested.")
         if self.data is None:
@@ -187,24 +191,29 @@ class FlashButton(KitWidget):
         count = min(self.test_count.value, len(self.data.y_test))
         x_u8 = inputs_to_bytes(self.data.x_test[:count])
         labels = np.asarray(self.data.y_test[:count])
-        host = self.last_report.quantized.predict(x_u8)
-        board_labels, micros = [], []
         self.progress.max, self.progress.value, self.progress.bar_style = count, 0, ""
-        start = time.perf_counter()
-        for i, row in enumerate(x_u8):
-            answer = self._board.predict(row)
-            board_labels.append(answer.label)
-            micros.append(answer.micros)
-            self.progress.value = i + 1
-        seconds = time.perf_counter() - start
-        board_labels = np.asarray(board_labels)
-        agree = int((board_labels == host).sum())
-        correct = int((board_labels == labels).sum())
-        self.last_test = {"count": count, "agree": agree, "correct": correct,
-                          "mean_micros": float(np.mean(micros)), "seconds": seconds}
-        self.progress.bar_style = "success"
+
+        def on_progress(done, total):
+            self.progress.value = done
+
+        started = time.monotonic()
+        summary = compare_board_with_reference(self._board, self.last_report.blob, x_u8, labels,
+                                               progress=False, on_progress=on_progress)
+        seconds = time.monotonic() - started
+        agree = round(summary["agreement"] * count)     # digits whose logits all match bit for bit
+        correct = round(summary["accuracy"] * count)
+        self.last_test = {"count": count, "agree": agree, "correct": correct, "agreement": summary["agreement"],
+                          "mean_micros": summary["mean_inference_us"], "seconds": seconds}
+        exact = agree == count
+        self.progress.bar_style = "success" if exact else "danger"
+        colour = GREEN if exact else RED
         self.test_text.value = (
-            f"<span style='color:{GREEN}'>Board agrees with the host on <b>{agree}/{count}</b> digits; "
-            f"board accuracy <b>{100 * correct / count:.1f} %</b>; "
-            f"{np.mean(micros) / 1000:.2f} ms per digit on the board.</span>")
-        self.status.ok(f"Tested {count} digits in {seconds:.1f} s.")
+            f"<span style='color:{colour}'>Board agrees with the host's int8 model on <b>{agree}/{count}</b> "
+            f"digits (every logit, bit for bit); board accuracy <b>{100 * correct / count:.1f} %</b>; "
+            f"{summary['mean_inference_us'] / 1000:.2f} ms per digit on the board.</span>")
+        if exact:
+            self.status.ok(f"Tested {count} digits in {seconds:.1f} s.")
+        else:
+            self.status.error(f"The board disagrees with the host on {count - agree} of {count} digits — the "
+                              "firmware and the kit may be out of step: flash the bingo_receiver sketch from "
+                              "this kit, then flash the model again.")

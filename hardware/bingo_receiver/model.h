@@ -1,6 +1,6 @@
 // The model blob: structure check (PROTOCOL.md §2.1, §2.2, §5.2) and integer-only inference (§2.3).
-// The blob is used in place, exactly as received: no decoding into other buffers, so a 1 KB model fits
-// a 2 KB Uno.
+// The blob stays in the one RAM buffer it arrived in (no decoded copy, so a 1 KB model fits a 2 KB Uno);
+// only its dense weight sections are rearranged there, in place, for speed (prepare_for_inference, below).
 #ifndef BINGO_MODEL_H
 #define BINGO_MODEL_H
 

@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,7 +191,16 @@ int main(int argc, char **argv) {
     if (eeprom_size > sizeof saved_eeprom) eeprom_size = sizeof saved_eeprom;
     load_eeprom();
 
+    /* uart_pty_init starts a thread, which inherits this thread's signal mask. Block our signals there, so
+     * SIGTERM/SIGUSR1 always land on this (the AVR) thread and never interrupt the pty thread's I/O. */
+    sigset_t ours, previous;
+    sigemptyset(&ours);
+    sigaddset(&ours, SIGTERM);
+    sigaddset(&ours, SIGINT);
+    sigaddset(&ours, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &ours, &previous);
     uart_pty_init(avr, &uart_pty);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
     uart_pty_connect(&uart_pty, '0');
     for (avr_io_t *io = avr->io_port; io; io = io->next) {
         if (io->kind && !strcmp(io->kind, "uart") && ((avr_uart_t *)io)->name == '0') uart0 = (avr_uart_t *)io;
@@ -210,6 +220,8 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_cycles;
     sigaction(SIGUSR1, &sa, NULL);
+    /* A signal sent before the handlers existed was held pending (blocked) or ended the process (default):
+     * from here on, only the handlers run. */
 
     /* Hold the pty's other end open ourselves: otherwise, once a host closes its handle, the master side
      * reports EOF forever and uart_pty's thread spins on it (a full CPU core, and junk fed to the AVR). */
