@@ -1,4 +1,4 @@
-"""`bingo-kit …` — the kit's functions from a terminal.
+"""bingo-kit: train, prune, export and flash tiny networks — the kit's functions from a terminal.
 
 Each subcommand is registered by one `_add_*` function below; keep them thin: the work lives in the library.
 """
@@ -56,23 +56,39 @@ def _run_train(args) -> int:
     from bingo_kit.bingo import train_with_bingo
     from bingo_kit.data import load_dataset
     from bingo_kit.models import make_mlp, save_model
+    from bingo_kit.pruning import kept_weights, prune_fraction, prune_to_floor
     from bingo_kit.race import default_epochs, default_hidden
     from bingo_kit.training import train
 
+    if (args.prune_to_floor or args.prune is not None) and args.method is None:
+        raise KitError("Pruning needs a method: add --method bingo, bingo_paper, magnitude or random.")
     data = load_dataset(args.dataset, downsample=args.downsample, seed=args.seed, train_limit=args.train_limit)
     sizes = (data.n_features, *(args.hidden or default_hidden(data)), data.n_classes)
     model = make_mlp(sizes, seed=args.seed)
     options = dict(epochs=args.epochs or default_epochs(data), seed=args.seed, progress=not args.no_progress)
-    if args.scores:  # BINGO scoring does not change the training, it only costs time
+    scores = None
+    if args.scores or args.method in ("bingo", "bingo_paper"):  # scoring does not change training, only costs time
         import torch
 
-        history, scores = train_with_bingo(model, data, **options)
-        torch.save(scores, args.scores)
+        rule = "paper" if args.method == "bingo_paper" else "prose"
+        history, scores = train_with_bingo(model, data, rule=rule, **options)
+        if args.scores:
+            torch.save(scores, args.scores)
     else:
         history = train(model, data, **options)
-    save_model(model, args.out)
     print(f"{'-'.join(map(str, sizes))} on {data.name}: test accuracy {history.final_accuracy:.1%} "
-          f"after {len(history.test_accuracy)} epochs ({history.seconds:.1f} s). Saved to {args.out}")
+          f"after {len(history.test_accuracy)} epochs ({history.seconds:.1f} s).")
+    if args.prune_to_floor:
+        floor = history.final_accuracy - args.drop
+        result = prune_to_floor(model, data, floor, method=args.method, scores=scores, seed=args.seed)
+        print(f"{args.method}: pruned {result.fraction:.1%} of the weights, test accuracy {result.accuracy:.1%} "
+              f"(floor {floor:.1%}, {result.evaluations} evaluations).")
+    elif args.prune is not None:
+        prune_fraction(model, args.prune, method=args.method, scores=scores, seed=args.seed)
+        kept, total = kept_weights(model)
+        print(f"{args.method}: pruned {1 - kept / total:.1%} of the weights ({kept}/{total} kept).")
+    save_model(model, args.out)
+    print(f"Saved to {args.out}. Next: bingo-kit export {args.out} --board uno -o model.bingo")
     return 0
 
 
@@ -81,6 +97,13 @@ def _add_train(commands) -> None:
     _add_dataset_options(parser)
     parser.add_argument("-o", "--out", default="model.pt", help="where to save the model (default model.pt)")
     parser.add_argument("--scores", default=None, metavar="FILE", help="score the weights with BINGO while training and save the scores here")
+    parser.add_argument("--method", choices=["bingo", "bingo_paper", "magnitude", "random"], default=None,
+                        help="how to choose the weights to prune (bingo: scored while training)")
+    prune = parser.add_mutually_exclusive_group()
+    prune.add_argument("--prune-to-floor", action="store_true",
+                       help="prune as much as possible while accuracy stays >= trained accuracy - DROP")
+    prune.add_argument("--prune", type=_fraction, default=None, metavar="FRACTION", help="prune exactly this fraction")
+    parser.add_argument("--drop", type=_fraction, default=0.07, help="with --prune-to-floor (default 0.07)")
     parser.set_defaults(handler=_run_train)
 
 

@@ -9,6 +9,7 @@ import torch
 from bingo_kit import data as data_module
 from bingo_kit.cli import main
 from bingo_kit.models import load_model
+from bingo_kit.training import accuracy
 
 
 def test_train_saves_a_model_and_scores(tmp_path, capsys):
@@ -53,3 +54,32 @@ def test_bad_arguments_are_rejected_with_a_hint(bad, says, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["race", *bad])
     assert exited.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_train_prunes_to_the_floor_with_the_chosen_method(tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    code = main(["train", "--epochs", "5", "--hidden", "16", "--method", "magnitude", "--prune-to-floor",
+                 "--drop", "0.05", "-o", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    trained = float(printed.split("test accuracy ")[1].split("%")[0]) / 100
+    model = load_model(out)
+    weights = torch.cat([w.reshape(-1) for w in model.current_weights()])
+    pruned = (weights == 0).float().mean().item()
+    assert pruned > 0.2, "a 5-point drop allows pruning a good part of a 64-16-10 network by magnitude"
+    data = data_module.load_dataset("digits")
+    assert accuracy(model, data.x_test, data.y_test) >= trained - 0.05 - 0.0006  # printed to 0.1 %
+
+
+def test_train_with_bingo_prunes_an_exact_fraction(tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    assert main(["train", "--epochs", "2", "--hidden", "16", "--method", "bingo", "--prune", "0.5",
+                 "-o", str(out), "--no-progress"]) == 0
+    weights = torch.cat([w.reshape(-1) for w in load_model(out).current_weights()])
+    assert (weights == 0).sum().item() == round(0.5 * weights.numel())
+    assert "pruned 50.0%" in capsys.readouterr().out
+
+
+def test_pruning_without_a_method_says_which_to_add(tmp_path, capsys):
+    assert main(["train", "--prune-to-floor", "-o", str(tmp_path / "m.pt"), "--no-progress"]) == 1
+    assert "--method bingo, bingo_paper, magnitude or random" in capsys.readouterr().err
