@@ -1,7 +1,8 @@
 """A small sweep over BINGO's faithful settings: which (p, probe, metric, tickets) prunes the most at the floor?
 
 Every setting trains the same network from the same initial weights (BINGO never changes the training
-itself), scores with the prose rule, and prunes one-shot by score to the floor (dense accuracy - 0.07).
+itself), scores with the prose rule, and prunes one-shot by score to the floor (dense accuracy - the race's
+DEFAULT_DROP, 0.07).
 One-shot magnitude and random pruning of the same trained network are printed for reference.
 
     python benchmarks/bingo_sweep.py [--dataset digits|fashion-mnist] [--train-limit N] [--epochs E]
@@ -15,7 +16,7 @@ from bingo_kit.bingo import train_with_bingo
 from bingo_kit.data import load_dataset
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import prune_to_floor
-from bingo_kit.race import default_hidden
+from bingo_kit.race import DEFAULT_DROP, copy_model, default_hidden
 from bingo_kit.training import one_thread, train
 
 
@@ -38,11 +39,10 @@ def main():
         for seed in range(args.seeds):
             dense = make_mlp(sizes, seed=seed)
             history = train(dense, data, epochs=args.epochs, seed=seed, progress=False)
-            floor = history.final_accuracy - 0.07
+            floor = history.final_accuracy - DEFAULT_DROP
             print(f"seed {seed}: dense {history.final_accuracy:.3f} ({history.seconds:.1f} s), floor {floor:.3f}")
             for method in ("magnitude", "random"):
-                model = make_mlp(sizes, seed=seed)
-                model.load_state_dict(dense.state_dict())
+                model = copy_model(dense, sizes, seed)
                 fraction = prune_to_floor(model, data, floor, method, seed=seed).fraction
                 results.setdefault(method, []).append(fraction)
                 print(f"  {method:<44} pruned {fraction:6.1%}")

@@ -42,11 +42,24 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    """A whole number ≥ 1 (epochs, sample counts, tickets): 0 or less would train on nothing or not at all."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1; got {text!r}")
+    return value
+
+
 def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="digits", choices=["digits", "fashion-mnist", "mnist"])
     parser.add_argument("--downsample", action="store_true", help="average 28x28 images down to 8x8 (fits a board)")
-    parser.add_argument("--train-limit", type=int, default=None, metavar="N", help="train on a seeded subset of N")
-    parser.add_argument("--epochs", type=int, default=None, help="default: 30 for small datasets, 10 otherwise")
+    parser.add_argument("--train-limit", type=_positive_int, default=None, metavar="N",
+                        help="train on a seeded subset of N")
+    parser.add_argument("--epochs", type=_positive_int, default=None,
+                        help="default: 30 for small datasets, 10 otherwise")
     parser.add_argument("--hidden", type=_hidden_sizes, default=None, help="hidden layer sizes, e.g. 32 or 128,64")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -65,7 +78,8 @@ def _run_train(args) -> int:
     data = load_dataset(args.dataset, downsample=args.downsample, seed=args.seed, train_limit=args.train_limit)
     sizes = (data.n_features, *(args.hidden or default_hidden(data)), data.n_classes)
     model = make_mlp(sizes, seed=args.seed)
-    options = dict(epochs=args.epochs or default_epochs(data), seed=args.seed, progress=not args.no_progress)
+    epochs = default_epochs(data) if args.epochs is None else args.epochs  # not `or`: that would hide a 0
+    options = dict(epochs=epochs, seed=args.seed, progress=not args.no_progress)
     scores = None
     if args.scores or args.method in ("bingo", "bingo_paper"):  # scoring does not change training, only costs time
         import torch
@@ -135,7 +149,8 @@ def _add_race(commands) -> None:
     parser.add_argument("--p", type=_fraction, default=None, help="BINGO: fraction of weights reset per ticket")
     parser.add_argument("--probe", choices=["batch", "fixed"], default=None, help="BINGO: what tickets are scored on")
     parser.add_argument("--metric", choices=["accuracy", "loss"], default=None, help="BINGO: what a ticket measures")
-    parser.add_argument("--tickets", type=int, default=None, help="BINGO: random subsets tried per training step")
+    parser.add_argument("--tickets", type=_positive_int, default=None,
+                        help="BINGO: random subsets tried per training step")
     parser.set_defaults(handler=_run_race)
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import tempfile
@@ -177,11 +178,16 @@ def _prepare_root(key: str, root) -> Path:
 
 
 def _unpack_into_cache(source: Path, cls_name: str) -> Path:
-    raw = cache_dir() / cls_name / "raw"
+    """Copy/gunzip ``source``'s IDX files into a cache folder keyed on where they came from.
+
+    The key (resolved path, size and mtime of every file) means a second root, or changed files in the same
+    root, get their own folder: an unkeyed cache silently served the first root's data for every later one.
+    """
+    raw = cache_dir() / "unpacked" / _source_key(source) / cls_name / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for name in _IDX_FILES:
         target = raw / name
-        if target.is_file():
+        if target.is_file():  # same key: unpacked from these very files before
             continue
         plain, packed = source / name, source / f"{name}.gz"
         # write to a temporary name and rename, so parallel test workers never see half a file
@@ -197,18 +203,33 @@ def _unpack_into_cache(source: Path, cls_name: str) -> Path:
     return raw.parent.parent
 
 
+def _source_key(source: Path) -> str:
+    """A short stable name for the exact files in ``source`` (path + size + mtime of each one it reads)."""
+    digest = hashlib.sha256(str(source.resolve()).encode())
+    for name in _IDX_FILES:
+        path = source / name if (source / name).is_file() else source / f"{name}.gz"
+        stat = path.stat()
+        digest.update(f"|{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
 def _missing_message(key: str, searched: list[Path]) -> str:
+    """Say where we looked and how to get the files, in words that work for notebook and CLI users alike."""
     where = ", ".join(str(p) for p in searched)
     files = ", ".join(_IDX_FILES)
+    cls_name = _TORCHVISION_CLASS[key]
+    folder = cache_dir() / cls_name / "raw"
+    steps = []
     if key == "fashion-mnist":
-        how = (
-            "Install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
-            f"or copy the four files ({files}, .gz is fine) into {cache_dir() / 'FashionMNIST' / 'raw'}"
-        )
-    else:
-        how = (
-            f"Copy the four MNIST files ({files}, .gz is fine) into {cache_dir() / 'MNIST' / 'raw'} "
-            "or pass root= / set BINGO_KIT_DATA to the folder that holds them; "
-            "the kit never downloads data itself. The digits dataset works offline: use name='digits'"
-        )
-    return f"The {key} dataset was not found (looked in: {where}). {how}."
+        steps.append("install it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu)")
+    steps += [
+        f"on a machine with internet run `python -c \"import torchvision; "
+        f"torchvision.datasets.{cls_name}('DIR', download=True)\"`, then copy the four files ({files}; "
+        f".gz is fine) from DIR/{cls_name}/raw into {folder}",
+        "or set the environment variable BINGO_KIT_DATA to a folder that holds them",
+    ]
+    return (
+        f"The {key} dataset was not found (looked in: {where}). The kit never downloads data itself. To get it: "
+        + "; ".join(steps)
+        + ". To stay offline use the bundled digits instead (--dataset digits on the command line)."
+    )

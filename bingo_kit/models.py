@@ -80,11 +80,18 @@ def make_mlp(sizes: Sequence[int] = (64, 16, 10), seed: int = 0) -> TinyMLP:
 
 
 def save_model(model: TinyMLP, path: str | os.PathLike) -> None:
-    """Save sizes, current (masked) weights, masks and initial weights to one file."""
+    """Save sizes, current (masked) weights, masks, pre-pruning weights and initial weights to one file.
+
+    ``weights_orig`` (the values under the mask) lets a loaded model be un-pruned by ``remove_pruning``
+    exactly like the one saved; without it the pruned weights would come back as zeros.
+    """
     torch.save(
         {
             "sizes": list(model.sizes),
             "weights": [w.detach().clone() for w in model.current_weights()],
+            "weights_orig": [
+                layer.weight_orig.detach().clone() if prune.is_pruned(layer) else None for layer in model.layers
+            ],
             "biases": [layer.bias.detach().clone() for layer in model.layers],
             "masks": [layer.weight_mask.clone() if hasattr(layer, "weight_mask") else None for layer in model.layers],
             "initial_state": model.initial_state,
@@ -103,10 +110,14 @@ def load_model(path: str | os.PathLike) -> TinyMLP:
     except Exception as error:  # not a file we wrote
         raise KitError(f"{path} is not a bingo-kit model file ({error}). Save models with save_model().") from None
     model.initial_state = saved["initial_state"]
+    # files written before weights_orig existed hold only the masked weights: their pruned values are lost
+    originals = saved.get("weights_orig") or [None] * len(model.layers)
     with torch.no_grad():
-        for layer, weight, bias, mask in zip(model.layers, saved["weights"], saved["biases"], saved["masks"]):
-            layer.weight.copy_(weight)
+        for layer, weight, original, bias, mask in zip(
+            model.layers, saved["weights"], originals, saved["biases"], saved["masks"]
+        ):
+            layer.weight.copy_(weight if original is None or mask is None else original)
             layer.bias.copy_(bias)
             if mask is not None:
-                prune.custom_from_mask(layer, "weight", mask)
+                prune.custom_from_mask(layer, "weight", mask)  # weight_orig ← layer.weight, weight = orig × mask
     return model

@@ -1,7 +1,8 @@
 """Pruning through ``torch.nn.utils.prune``: a mask per layer, applied in every forward pass.
 
 - :func:`prune_fraction` — remove an exact global fraction of the weights (the prune slider calls it)
-- :func:`prune_to_floor` — the largest fraction whose test accuracy stays at or above a floor (binary search)
+- :func:`prune_to_floor` — binary search for a fraction whose test accuracy stays at or above a floor while one
+  more pruned weight falls below it (the largest such fraction when accuracy falls monotonically)
 - :func:`iterative_magnitude_pruning` — Frankle & Carbin's IMP: train, prune the smallest of the remaining,
   rewind the survivors to their initial values, retrain, repeat
 Only weights are pruned, never biases. Methods rank weights by: |weight| (``magnitude``), a seeded random
@@ -113,12 +114,17 @@ def prune_to_floor(
     seed: int = 0,
     progress: bool = False,
 ) -> FloorResult:
-    """Find the largest pruned fraction whose test accuracy is ≥ ``floor`` and leave the model pruned there.
+    """Prune as much as a binary search finds while test accuracy stays ≥ ``floor``; leave the model there.
 
     Binary search over the number of pruned weights: about log2(weights) evaluations instead of one per
-    count. It returns a count that passes while one more fails — the largest passing one when accuracy falls
-    steadily as more is pruned (near-random rankings can wobble, and then it is *a* boundary, not always the
-    last). If even the dense model is below the floor, nothing is pruned.
+    count. The contract:
+
+    - if accuracy falls monotonically as more weights are pruned, the result is the *largest* passing
+      fraction (what a scan over every count would find);
+    - otherwise (near-random rankings, small test sets: the curve can wobble) it is *a boundary*: this
+      fraction passes and pruning one more weight fails. A larger passing fraction may exist past a dip.
+
+    If even the dense model is below the floor, nothing is pruned.
     """
     with one_thread():
         return _prune_to_floor(model, data, floor, method, scores, seed, progress)

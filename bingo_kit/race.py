@@ -15,6 +15,7 @@ took (training + pruning) and how many test-set evaluations it needed.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,7 @@ from bingo_kit.data import Dataset, load_dataset
 from bingo_kit.errors import KitError
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import iterative_magnitude_pruning, prune_to_floor
-from bingo_kit.training import one_thread, train
+from bingo_kit.training import DEFAULT_BATCH_SIZE, one_thread, train
 
 RACE_METHODS = ("dense", "bingo", "bingo_paper", "magnitude", "random", "imp")
 DEFAULT_DROP = 0.07
@@ -104,6 +105,14 @@ class RaceResult:
             lines.append(
                 f"{name:<12} {r.accuracy:>9.1%} {r.pruned_fraction:>8.1%} {r.seconds:>9.2f} {r.evaluations:>12d}"
             )
+        # the evaluations column counts test-set evaluations only; BINGO's scoring forward passes are extra
+        passes = {name: r.extra["fake_passes"] for name, r in self.methods.items() if "fake_passes" in r.extra}
+        if passes:
+            lines.append("evaluations: test-set evaluations (one-shot methods: the floor search; IMP: one per round)")
+            lines.append(
+                "BINGO's scoring also ran ticket forward passes while training (steps x tickets, JSON fake_passes): "
+                + ", ".join(f"{name} {count}" for name, count in passes.items())
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -146,7 +155,7 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
     else:
         data = load_dataset(dataset, downsample=downsample, seed=seed, train_limit=train_limit, test_limit=test_limit)
     hidden = tuple(hidden) if hidden else default_hidden(data)
-    epochs = epochs or default_epochs(data)
+    epochs = default_epochs(data) if epochs is None else epochs
     sizes = (data.n_features, *hidden, data.n_classes)
     bingo_options = {"p": p, "probe": probe, "metric": metric, "tickets": tickets}
 
@@ -176,7 +185,7 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
             continue
         bar.set_postfix_str(name)
         if name in ("magnitude", "random"):
-            model = _copy_model(dense, sizes, seed)
+            model = copy_model(dense, sizes, seed)
             found = prune_to_floor(model, data, floor, method=name, seed=seed)
             results[name] = MethodResult(
                 found.accuracy, found.fraction, dense_seconds + found.seconds, found.evaluations, found.kept, total
@@ -187,11 +196,14 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
             rule = "prose" if name == "bingo" else "paper"
             _, scores = train_with_bingo(model, data, epochs=epochs, rule=rule, seed=seed, progress=False, **bingo_options)
             found = prune_to_floor(model, data, floor, method=name, scores=scores, seed=seed)
+            # "evaluations" counts only the floor search; the scoring's forward passes are reported beside it
+            steps = epochs * math.ceil(len(data.y_train) / DEFAULT_BATCH_SIZE)
             results[name] = MethodResult(
-                found.accuracy, found.fraction, time.perf_counter() - start, found.evaluations, found.kept, total
+                found.accuracy, found.fraction, time.perf_counter() - start, found.evaluations, found.kept, total,
+                extra={"fake_passes": steps * tickets},
             )
         elif name == "imp":
-            model = _copy_model(dense, sizes, seed)
+            model = copy_model(dense, sizes, seed)
             imp = iterative_magnitude_pruning(
                 model, data, floor, rate=imp_rate, epochs=epochs, seed=seed, trained=True, progress=progress
             )
@@ -208,7 +220,7 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
     )
 
 
-def _copy_model(trained, sizes, seed):
+def copy_model(trained, sizes, seed):
     """A new model with the same initial weights (for rewinding) and the trained weights."""
     model = make_mlp(sizes, seed=seed)
     model.load_state_dict(trained.state_dict())

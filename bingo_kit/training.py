@@ -12,6 +12,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bingo_kit.data import Dataset
+from bingo_kit.errors import KitError
 
 DEFAULT_EPOCHS = 30
 DEFAULT_BATCH_SIZE = 32
@@ -91,6 +92,11 @@ def train(
     Pruned layers keep their masks: torch's pruning hook multiplies by the mask in every forward pass, so a
     pruned weight gets no gradient and stays exactly zero.
     """
+    # a silent 0-epoch or empty-data run would report a nan accuracy (and a nan floor) as if all went well
+    if int(epochs) < 1:
+        raise KitError(f"epochs must be at least 1, got {epochs}.")
+    if len(data.y_train) == 0:
+        raise KitError("The training set is empty: there is nothing to train on (check train_limit).")
     with one_thread():
         return _train(model, data, epochs, batch_size, lr, seed, list(callbacks), progress)
 

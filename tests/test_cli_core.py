@@ -8,6 +8,7 @@ import torch
 
 from bingo_kit import data as data_module
 from bingo_kit.cli import main
+from bingo_kit.errors import KitError
 from bingo_kit.models import load_model
 from bingo_kit.training import accuracy
 
@@ -54,6 +55,34 @@ def test_bad_arguments_are_rejected_with_a_hint(bad, says, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["race", *bad])
     assert exited.value.code == 2 and says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "race"])
+@pytest.mark.parametrize(
+    "bad", [["--epochs", "0"], ["--epochs", "-1"], ["--epochs", "two"], ["--train-limit", "0"], ["--tickets", "0"]]
+)
+def test_counts_below_one_are_rejected_before_anything_runs(command, bad, capsys, tmp_path):
+    if command == "train" and bad[0] == "--tickets":
+        bad = ["--train-limit", "-5"]  # train has no --tickets
+    with pytest.raises(SystemExit) as exited:
+        main([command, *bad, "-o" if command == "train" else "--json", str(tmp_path / "out"), "--no-progress"])
+    assert exited.value.code == 2 and "at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_library_refuses_zero_epochs_and_an_empty_training_set():
+    from bingo_kit.models import make_mlp
+    from bingo_kit.race import run_race
+    from bingo_kit.training import train
+
+    data = data_module.load_dataset("digits", train_limit=100, test_limit=50)
+    with pytest.raises(KitError, match="epochs must be at least 1"):
+        train(make_mlp((64, 8, 10)), data, epochs=0, progress=False)
+    with pytest.raises(KitError, match="epochs must be at least 1"):
+        run_race(data, epochs=0, progress=False)  # 0 is not "use the default"
+    empty = data_module.load_dataset("digits", train_limit=0)
+    with pytest.raises(KitError, match="training set is empty"):
+        train(make_mlp((64, 8, 10)), empty, epochs=1, progress=False)
 
 
 def test_train_prunes_to_the_floor_with_the_chosen_method(tmp_path, capsys):

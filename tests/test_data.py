@@ -24,8 +24,8 @@ def write_idx_labels(path, labels: np.ndarray, packed=False):
     (gzip.open if packed else open)(path, "wb").write(payload)
 
 
-def write_fake_mnist(folder, n_train=20, n_test=10, packed=False):
-    rng = np.random.default_rng(0)
+def write_fake_mnist(folder, n_train=20, n_test=10, packed=False, seed=0):
+    rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for split, n in (("train", n_train), ("t10k", n_test)):
@@ -75,10 +75,25 @@ def test_mnist_loader_reads_idx_files_through_torchvision(isolated):
 def test_gzipped_files_in_a_flat_folder_are_unpacked_into_the_cache_and_downsampled(isolated):
     arrays = write_fake_mnist(isolated / "flat", packed=True)
     ds = load_dataset("mnist", root=isolated / "flat", downsample=True, train_limit=5)
-    assert (isolated / "cache" / "datasets" / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    assert list((isolated / "cache" / "datasets" / "unpacked").glob("*/MNIST/raw/train-images-idx3-ubyte"))
     assert ds.x_train.shape == (5, 64) and ds.image_shape == (8, 8)
     # an 8x8 cell is the mean of its pixels: the overall brightness is preserved within pooling error
     assert float(ds.x_test.mean()) == pytest.approx(arrays["t10k"][0].mean() / 255.0, abs=0.02)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_two_roots_give_two_datasets_not_the_first_ones_cache(isolated, packed):
+    # flat folders (not laid out as <root>/MNIST/raw) go through the cache: it must be keyed on the source
+    first = write_fake_mnist(isolated / "a", packed=packed, seed=1)
+    second = write_fake_mnist(isolated / "b", n_train=12, packed=packed, seed=2)
+    a = load_dataset("mnist", root=isolated / "a")
+    b = load_dataset("mnist", root=isolated / "b")
+    assert a.x_train.shape == (20, 784) and b.x_train.shape == (12, 784)
+    assert torch.equal(a.y_train, torch.from_numpy(first["train"][1].astype(np.int64)))
+    assert torch.equal(b.y_train, torch.from_numpy(second["train"][1].astype(np.int64)))
+    assert not torch.equal(a.x_test, b.x_test)
+    # and back to the first root: still its own data
+    assert torch.equal(load_dataset("mnist", root=isolated / "a").x_test, a.x_test)
 
 
 def test_fashion_mnist_is_found_in_the_debian_package(monkeypatch, tmp_path):
@@ -91,13 +106,23 @@ def test_fashion_mnist_is_found_in_the_debian_package(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, advice", [("fashion-mnist", "apt-get install dataset-fashion-mnist"), ("mnist", "MNIST/raw")]
+    "name, advice",
+    [
+        ("fashion-mnist", "apt-get install dataset-fashion-mnist"),
+        ("mnist", "torchvision.datasets.MNIST('DIR', download=True)"),
+    ],
 )
 def test_missing_dataset_says_how_to_get_it(isolated, name, advice):
     with pytest.raises(DatasetMissingError) as caught:
         load_dataset(name)
+    message = str(caught.value)
     assert isinstance(caught.value, KitError) and isinstance(caught.value, FileNotFoundError)
-    assert advice in str(caught.value) and "train-images-idx3-ubyte" in str(caught.value)
+    assert advice in message and "train-images-idx3-ubyte" in message
+    # every way to get the files, in words a command-line user can follow too
+    cls_name = "FashionMNIST" if name == "fashion-mnist" else "MNIST"
+    assert str(isolated / "cache" / "datasets" / cls_name / "raw") in message
+    assert "BINGO_KIT_DATA" in message and "--dataset digits" in message
+    assert "root=" not in message and "name=" not in message
 
 
 def test_unknown_dataset_name_lists_the_choices():

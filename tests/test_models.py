@@ -53,6 +53,39 @@ def test_save_and_load_keep_weights_masks_and_initial_state(tmp_path):
     assert torch.equal(loaded.initial_state["layers.0.weight"], model.initial_state["layers.0.weight"])
 
 
+def test_a_loaded_pruned_model_can_be_unpruned_to_its_dense_weights(tmp_path):
+    from bingo_kit.pruning import prune_fraction, remove_pruning
+
+    model = make_mlp((6, 5, 3), seed=4)
+    dense = [layer.weight.detach().clone() for layer in model.layers]
+    prune_fraction(model, 0.5)
+    save_model(model, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    x = torch.rand(4, 6)
+    assert torch.equal(loaded(x), model(x))  # pruned behaviour unchanged
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(loaded.layers, model.layers))
+    remove_pruning(loaded)
+    assert all(torch.equal(layer.weight, w) for layer, w in zip(loaded.layers, dense))  # not zeros
+
+
+def test_files_without_weights_orig_still_load(tmp_path):
+    # the layout written before weights_orig was saved: masked weights only
+    model = make_mlp((6, 5, 3), seed=5)
+    mask = (torch.rand(3, 5) > 0.5).float()
+    prune.custom_from_mask(model.layers[1], "weight", mask)
+    old = {
+        "sizes": list(model.sizes),
+        "weights": [w.detach().clone() for w in model.current_weights()],
+        "biases": [layer.bias.detach().clone() for layer in model.layers],
+        "masks": [None, mask],
+        "initial_state": model.initial_state,
+    }
+    torch.save(old, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    x = torch.rand(4, 6)
+    assert torch.equal(loaded(x), model(x)) and torch.equal(loaded.layers[1].weight_mask, mask)
+
+
 def test_bad_sizes_and_missing_file_are_plain_errors(tmp_path):
     with pytest.raises(KitError, match="at least an input and an output"):
         make_mlp((64,))

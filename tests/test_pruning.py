@@ -1,8 +1,9 @@
-"""Pruning: exact fractions through torch's masks, undo, binary search vs a linear scan, IMP rewinds."""
+"""Pruning: exact fractions through torch's masks, undo, binary search (boundary + linear scan), IMP rewinds."""
 import pytest
 import torch
 from torch.nn.utils import prune
 
+from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import (
@@ -65,26 +66,73 @@ def test_bad_arguments_are_plain_errors():
         prune_fraction(model, 0.5, method="lottery")
 
 
+def _magnitude_pruned_accuracy(model, dense_weights, count, data):
+    """Accuracy with the ``count`` smallest-magnitude weights zeroed — by hand, not through the kit's pruning."""
+    flat = torch.cat([w.reshape(-1) for w in dense_weights])
+    alive = torch.ones_like(flat)
+    alive[flat.abs().argsort()[:count]] = 0
+    probe = make_mlp(model.sizes)
+    with torch.no_grad():
+        offset = 0
+        for layer, src, weight in zip(probe.layers, model.layers, dense_weights):
+            layer.weight.copy_(weight * alive[offset:offset + weight.numel()].reshape(weight.shape))
+            layer.bias.copy_(src.bias)
+            offset += weight.numel()
+    return accuracy(probe, data.x_test, data.y_test)
+
+
 @pytest.mark.parametrize("drop", [0.0, 0.05, 0.15, 0.3])
-def test_prune_to_floor_matches_a_linear_scan(drop):
+def test_prune_to_floor_stops_at_a_boundary_where_one_more_weight_fails(drop):
+    # this trained model's accuracy wobbles as more is pruned, so a binary search promises a boundary
+    # (k passes, k + 1 fails), not the last passing count; check that promise by evaluating both sides here
     data = blobs(n_test=90)
     model = make_mlp((4, 5, 3), seed=0)
     train(model, data, epochs=15, lr=0.02, progress=False)
+    dense = [layer.weight.detach().clone() for layer in model.layers]
     floor = accuracy(model, data.x_test, data.y_test) - drop
     total = kept_weights(model)[1]
-    # linear scan: the first count that fails; every count before it passes
-    first_failure = total + 1
-    for count in range(1, total + 1):
-        prune_fraction(model, count / total)
-        if accuracy(model, data.x_test, data.y_test) < floor:
-            first_failure = count
-            break
     result = prune_to_floor(model, data, floor)
-    assert result.fraction * total == pytest.approx(first_failure - 1)
+    k = round(result.fraction * total)
+    assert result.fraction * total == pytest.approx(k)
+    assert _magnitude_pruned_accuracy(model, dense, k, data) >= floor
+    assert k == total or _magnitude_pruned_accuracy(model, dense, k + 1, data) < floor
     assert result.accuracy >= floor and result.accuracy == accuracy(model, data.x_test, data.y_test)
-    assert kept_weights(model)[0] == total - (first_failure - 1)  # left pruned where it stopped
+    assert kept_weights(model)[0] == total - k  # left pruned where it stopped
     assert result.evaluations <= total.bit_length() + 1  # a binary search, not a scan
-    print(f"drop {drop}: largest passing count {first_failure - 1} of {total}")
+
+
+def _staircase():
+    """A 4-in, 4-class linear model whose accuracy provably falls step by step as weights are pruned.
+
+    Input i (one-hot) belongs to class i. The diagonal weights 1, 2, 3, 4 carry each class; the 12 tiny
+    off-diagonal ones go first and change nothing; a 0.5 bias on class 3 takes over once class i's diagonal
+    weight is gone. Classes have 10, 20, 30, 40 test examples, so the curve is 1.0 → 0.9 → 0.7 → 0.4.
+    """
+    model = make_mlp((4, 4))
+    off = torch.arange(1, 17, dtype=torch.float32).reshape(4, 4) * 1e-3  # distinct, so the order is unique
+    with torch.no_grad():
+        model.layers[0].weight.copy_(torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0])) + off * (1 - torch.eye(4)))
+        model.layers[0].bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.5]))
+    y = torch.cat([torch.full((10 * (c + 1),), c) for c in range(4)])
+    x = torch.eye(4)[y]
+    return model, Dataset("staircase", x, y, x, y, (2, 2), ["0", "1", "2", "3"])
+
+
+def test_prune_to_floor_equals_a_full_linear_scan_when_accuracy_falls_monotonically():
+    model, data = _staircase()
+    dense = [layer.weight.detach().clone() for layer in model.layers]
+    total = kept_weights(model)[1]
+    curve = [_magnitude_pruned_accuracy(model, dense, count, data) for count in range(total + 1)]
+    # the premise, checked so this test cannot quietly turn vacuous: monotone, and with several steps
+    assert all(a >= b for a, b in zip(curve, curve[1:]))
+    assert len(set(curve)) == 4 and curve[0] == 1.0
+    floors = sorted(set(curve)) + [(a + b) / 2 for a, b in zip(sorted(set(curve)), sorted(set(curve))[1:])]
+    for floor in [0.0, *floors, 1.01]:
+        largest = max([count for count in range(total + 1) if curve[count] >= floor], default=0)
+        remove_pruning(model)
+        result = prune_to_floor(model, data, floor)
+        assert round(result.fraction * total) == largest, floor
+        assert kept_weights(model)[0] == total - largest
 
 
 def test_prune_to_floor_keeps_everything_when_the_floor_is_unreachable():
