@@ -146,7 +146,8 @@ def _weight_scale(weight: np.ndarray) -> float:
     return largest / 127.0 if largest > 0 else 1.0
 
 
-def _quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, float]:
+def quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """Symmetric per-layer int8: (int8 weights, scale) with weight ≈ int8 · scale."""
     scale = _weight_scale(weight)
     return np.clip(np.rint(weight / scale), -127, 127).astype(np.int8), scale
 
@@ -207,7 +208,7 @@ def quantize(model, calibration_x, *, percentile: float = 100.0) -> QuantizedMod
     input_scale = 1.0 / 255.0
     weights, biases, multipliers, shifts, input_scales = [], [], [], [], []
     for i, (weight, bias) in enumerate(pairs):
-        weight_q, weight_scale = _quantize_weight(weight)
+        weight_q, weight_scale = quantize_weight(weight)
         acc_scale = weight_scale * input_scale
         bias_q = np.clip(np.rint(bias / acc_scale), INT32_MIN, INT32_MAX).astype(np.int32)
         weights.append(weight_q)
@@ -229,7 +230,7 @@ def quantize(model, calibration_x, *, percentile: float = 100.0) -> QuantizedMod
 
 # --- the blob (§2) ------------------------------------------------------------------------------
 
-def _encoded_sizes(n_weights: int, n_rows: int, nnz: int) -> dict[str, int]:
+def encoded_sizes(n_weights: int, n_rows: int, nnz: int) -> dict[str, int]:
     """Bytes of the weight section per encoding (§2.2 table)."""
     return {"dense": n_weights, "bitmap": math.ceil(n_weights / 8) + nnz, "index": n_rows + 2 * nnz}
 
@@ -237,7 +238,7 @@ def _encoded_sizes(n_weights: int, n_rows: int, nnz: int) -> dict[str, int]:
 def choose_encoding(weight_q: np.ndarray) -> str:
     """The smallest encoding; ties prefer dense, then bitmap (§2.2) — min() keeps the first of equals."""
     out, n_in = weight_q.shape
-    options = _encoded_sizes(out * n_in, out, int(np.count_nonzero(weight_q)))
+    options = encoded_sizes(out * n_in, out, int(np.count_nonzero(weight_q)))
     return min(ENCODINGS, key=lambda name: options[name])
 
 
@@ -386,7 +387,7 @@ def _as_quantized_weights(model_or_q) -> tuple[tuple[int, ...], list[np.ndarray]
         return tuple(model_or_q.sizes), model_or_q.weights
     pairs = _float_weights(model_or_q)
     sizes = (pairs[0][0].shape[1],) + tuple(w.shape[0] for w, _ in pairs)
-    return sizes, [_quantize_weight(w)[0] for w, _ in pairs]
+    return sizes, [quantize_weight(w)[0] for w, _ in pairs]
 
 
 def model_sizes(model_or_q) -> ModelSizes:
@@ -398,7 +399,7 @@ def model_sizes(model_or_q) -> ModelSizes:
     dense = header + sum(p + w.size for p, w in zip(per_layer, weights))
     encodings = [choose_encoding(w) for w in weights]
     sparse = header + sum(
-        p + _encoded_sizes(w.size, w.shape[0], int(np.count_nonzero(w)))[e]
+        p + encoded_sizes(w.size, w.shape[0], int(np.count_nonzero(w)))[e]
         for p, w, e in zip(per_layer, weights, encodings)
     )
     return ModelSizes(4 * n_params, dense, sparse, encodings)

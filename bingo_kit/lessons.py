@@ -22,8 +22,18 @@ HAND_WEIGHTS = (0.8, -0.05, 0.3, -0.9, 0.02, -0.4)
 # A classic AVR board (Uno, Nano, Mega) runs at 16 MHz: 16 000 clock cycles per millisecond.
 AVR_CLOCK_HZ = 16_000_000
 
-# The challenge in lesson 7: the whole model blob must fit in one kilobyte.
-CHALLENGE_BUDGET_BYTES = 1024
+# The challenge in lesson 7: the whole model blob must fit in an Uno's EEPROM. That is 1 KB minus the 4-byte
+# record header (length + CRC): the board's own `model_capacity`, the number IDENTIFY reports and export checks.
+CHALLENGE_BOARD = "uno"
+
+
+def challenge_budget() -> int:
+    """Bytes of model an Uno holds (1020): the challenge's budget, straight from the board table."""
+    from bingo_kit.boards import get_board
+
+    return get_board(CHALLENGE_BOARD).model_capacity
+
+
 CHALLENGE_METHODS = ("magnitude", "random", "bingo")
 
 
@@ -90,7 +100,7 @@ def _short(value: float) -> str:
 # --- the start of every lesson ---------------------------------------------------------------------
 
 def start_lesson(seed: int = 0) -> None:
-    """Make a lesson give the same numbers on every run and every laptop, and keep its plots small.
+    """Make a lesson give the same numbers on every run (same machine, same software), and keep its plots small.
 
     One CPU thread: the networks are tiny (threads would only add overhead), two notebooks can share a
     2-core laptop, and float sums come out in the same order every time.
@@ -286,18 +296,28 @@ def show_hand_weights(weights: Sequence[float] = HAND_WEIGHTS) -> None:
 
 
 def pruning_curve(model, data, *, methods: Sequence[str] = ("magnitude", "random"), scores=None,
+                  scores_by_method: dict | None = None,
                   fractions: Sequence[float] = tuple(i / 20 for i in range(20)), seed: int = 0,
                   labels: dict | None = None, title: str = "How much can we cut?") -> dict[str, list[float]]:
     """Prune the model to each fraction with each method, measure test accuracy, plot it, and put the
-    model back to dense. Returns {method: [accuracy per fraction]}."""
+    model back to dense. Returns {method: [accuracy per fraction]}.
+
+    BINGO scores come in one of two ways: `scores` is one set ({layer name: tensor}) that every score-based
+    method uses; `scores_by_method` gives each method its own set ({"prose": {...}, "paper": {...}}). The
+    methods "prose" and "paper" prune like "bingo" with their own scores.
+    """
     import matplotlib.pyplot as plt
 
     from bingo_kit.pruning import prune_fraction, remove_pruning
     from bingo_kit.training import accuracy
 
+    from bingo_kit.errors import KitError
+
+    if scores is not None and scores_by_method is not None:
+        raise KitError("Give either scores= (one set for every method) or scores_by_method=, not both.")
     curves: dict[str, list[float]] = {}
     for method in methods:
-        method_scores = scores.get(method) if isinstance(scores, dict) and method in scores else scores
+        method_scores = (scores_by_method or {}).get(method, scores)
         prune_method = "bingo" if method in ("prose", "paper") else method
         curve = []
         for fraction in fractions:
@@ -318,6 +338,34 @@ def pruning_curve(model, data, *, methods: Sequence[str] = ("magnitude", "random
     return curves
 
 
+def show_lottery_ticket(sizes: Sequence[int] = (8, 6, 4), *, keep: float = 0.25, seed: int = 0) -> None:
+    """The lottery-ticket idea in one picture: a big network (grey lines) hides a small one (orange) that
+    trains just as well — and the BINGO score every weight carries, as the formula the lesson works by hand."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    positions = [np.linspace(-1, 1, n) for n in sizes]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.8), gridspec_kw={"width_ratios": [1, 1.3]})
+    for i in range(len(sizes) - 1):
+        for ya in positions[i]:
+            for yb in positions[i + 1]:
+                winner = rng.random() < keep
+                left.plot([i, i + 1], [ya, yb], color="tab:orange" if winner else "lightgrey",
+                          linewidth=1.6 if winner else 0.6, zorder=2 if winner else 1)
+    for i, ys in enumerate(positions):
+        left.scatter([i] * len(ys), ys, s=30, color="tab:blue", zorder=3)
+    left.set_title("a big network hides a winning ticket (orange)", fontsize=9)
+    left.axis("off")
+    right.axis("off")
+    right.text(0.5, 0.75, r"$S_{new} = \dfrac{S_{old} + \dfrac{|A_b - A_a|}{A_b}}{2}$", ha="center", va="center",
+               fontsize=15)
+    right.text(0.5, 0.3, "A_b: accuracy before the fake reset\nA_a: accuracy after it\n"
+               "big drop → the weights in the ticket mattered", ha="center", va="center", fontsize=9)
+    right.set_title("every weight's significance score S (starts at 0.5)", fontsize=9)
+    plt.show()
+
+
 def show_fake_pass(model, data, *, p: float = 0.2, seed: int = 0) -> tuple[float, float]:
     """One BINGO fake pass on the trained model: draw a ticket, reset it, measure. Shows the ticket (which
     first-layer weights were reset) and the accuracy before and after. Returns (A_b, A_a)."""
@@ -325,7 +373,8 @@ def show_fake_pass(model, data, *, p: float = 0.2, seed: int = 0) -> tuple[float
 
     from bingo_kit.bingo import BingoScorer
 
-    scorer = BingoScorer(model, p=p, seed=seed)
+    # accuracy on a batch, said explicitly: the picture's bars are labelled "accuracy", whatever the defaults become
+    scorer = BingoScorer(model, p=p, seed=seed, metric="accuracy", probe="batch")
     tickets = scorer.draw_tickets()
     before, after = scorer.score_step(data.x_test, data.y_test, tickets=tickets)
     before, after = float(before), float(after[0])
@@ -431,9 +480,11 @@ def show_quantisation(model, layer: int = 0) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from bingo_kit.export import quantize_weight  # the export's own quantiser: the picture shows what it writes
+
     weights = model.current_weights()[layer].detach().numpy().reshape(-1)
-    scale = float(np.abs(weights).max()) / 127 or 1.0
-    stored = np.clip(np.round(weights / scale), -127, 127)
+    stored, scale = quantize_weight(weights)
+    stored = stored.astype(float)
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.8))
     order = np.argsort(weights)
     left.plot(weights[order], label="float32 (4 bytes each)", linewidth=2)
@@ -640,6 +691,8 @@ def check_pruned_fraction(model, fraction, tolerance: float = 0.005) -> Feedback
 
     if _not_filled_in(fraction):
         return _EMPTY
+    if _as_number(fraction) is None:
+        return _hint(f"The fraction should be a number between 0 and 1 (0.9 for 90%), not {fraction!r}.")
     kept, total = kept_weights(model)
     pruned = 1 - kept / total
     if abs(pruned - float(fraction)) <= tolerance:
@@ -664,12 +717,26 @@ def check_significance(answer, *, previous: float, before: float, after: float, 
     """Lesson 3: the significance formula worked by hand on one example."""
     expected = bingo_update(previous, before, after, rule)
     relative = abs(before - after) / before
+    if rule == "paper":  # the printed formula averages with 1 - drop instead of the drop
+        sum_text, hint_step = f"({previous} + 1 - {relative:.3f}) / 2", "subtract that from 1; add the old score"
+    else:
+        sum_text, hint_step = f"({previous} + {relative:.3f}) / 2", "add the old score"
     return _check_number(
         answer, expected, abs_tol=0.006,
-        right=f"|{before} - {after}| / {before} = {relative:.3f}, and ({previous} + {relative:.3f}) / 2 = "
-              f"{expected:.3f}. Exactly what BINGO computes for every weight in that ticket.",
-        hint="Step by step: the change |A_b - A_a|, divided by A_b; add the old score; halve it. "
+        right=f"|{before} - {after}| / {before} = {relative:.3f}, and {sum_text} = "
+              f"{expected:.3f}. Exactly what BINGO's '{rule}' rule computes for every weight in that ticket."
+        if rule == "paper" else
+        f"|{before} - {after}| / {before} = {relative:.3f}, and {sum_text} = "
+        f"{expected:.3f}. Exactly what BINGO computes for every weight in that ticket.",
+        hint=f"Step by step: the change |A_b - A_a|, divided by A_b; {hint_step}; halve it. "
              "Keep 3 decimals.")
+
+
+def mirror_gap(prose_scores: dict, paper_scores: dict) -> float:
+    """The largest |S_paper - (1 - S_prose)| over all weights. With the same seed both runs train the same
+    network and draw the same tickets, and each paper update is 1 minus the prose one, so from the common start
+    of 0.5 the paper scores are the prose scores mirrored: this is 0 up to float rounding."""
+    return max(float((paper_scores[name] - (1 - prose_scores[name])).abs().max()) for name in prose_scores)
 
 
 def check_verdict(verdict, evidence: dict[str, float]) -> Feedback:
@@ -688,8 +755,9 @@ def check_verdict(verdict, evidence: dict[str, float]) -> Feedback:
     other = min(evidence, key=evidence.get)
     numbers = ", ".join(f"{rule}: {evidence[rule]:.1%}" for rule in rules)
     if verdict == best:
-        return _right(f"The evidence agrees: scores from the '{best}' rule keep the weights that matter. "
-                      "A formula that ranks the important weights lowest can't be what the authors meant.")
+        return _right(f"That is what this experiment shows: cutting by the '{best}' rule's scores left the most "
+                      f"accuracy ({numbers}). One network and one seed is evidence, not proof — other seeds or datasets "
+                      "could test it further.")
     return _hint(f"Look at the evidence again ({numbers}): the network pruned with the '{other}' scores does "
                  "worse. Which rule found the weights that matter?")
 
@@ -721,9 +789,11 @@ def _fmt_result(value: float, question: str) -> str:
 # --- lesson 5: will it fit? ------------------------------------------------------------------------
 
 def float_bytes(sizes: Sequence[int]) -> int:
-    """Bytes of a float32 network: 4 bytes for every weight and every bias."""
-    biases = sum(sizes[1:])
-    return 4 * (weight_count(sizes) + biases)
+    """Bytes of a float32 network: 4 bytes for every weight and every bias — what export.model_sizes reports."""
+    from bingo_kit.export import model_sizes
+    from bingo_kit.models import make_mlp
+
+    return model_sizes(make_mlp(tuple(sizes), seed=0)).float_bytes
 
 
 def check_float_bytes(answer, sizes: Sequence[int] = (64, 16, 10)) -> Feedback:
@@ -733,15 +803,49 @@ def check_float_bytes(answer, sizes: Sequence[int] = (64, 16, 10)) -> Feedback:
     return _check_number(
         answer, float_bytes(sizes),
         right=f"({n_weights} weights + {n_biases} biases) × 4 bytes = {float_bytes(sizes)} bytes — "
-              "far more than the 1020 bytes an Uno has for a model.",
+              + (f"far more than the {challenge_budget()} bytes an Uno has for a model." if
+                 float_bytes(sizes) > challenge_budget() else
+                 f"that would fit in the {challenge_budget()} bytes an Uno has for a model."),
         hint=f"Count weights AND biases ({n_weights} weights; one bias per neuron after the input layer), "
              "then remember that one float32 number takes 4 bytes.")
 
 
 def index_list_bytes(out: int, nnz: int) -> int:
     """Weight section of a layer in the index-list encoding (PROTOCOL.md §2.2): a count per row,
-    then a column index and a value for every kept weight."""
-    return out + 2 * nnz
+    then a column index and a value for every kept weight. The export's own size table decides this."""
+    from bingo_kit.export import encoded_sizes
+
+    return encoded_sizes(n_weights=nnz, n_rows=out, nnz=nnz)["index"]  # the index size ignores the width
+
+
+def show_sparse_formats(row: Sequence[int] = (0, 0, 37, 0, 0, 0, -12, 0, 0, 0, 0, 90, 0, 0, 0, 0)) -> None:
+    """One row of int8 weights stored three ways (hardware/PROTOCOL.md §2.2): dense (every byte), bitmap (one
+    bit per weight saying "kept?", then the kept values) and index list (a count, then column + value pairs)."""
+    import matplotlib.pyplot as plt
+
+    kept = [(column, value) for column, value in enumerate(row) if value]
+    n_bitmap = -(-len(row) // 8)
+    bitmap_bits = "".join("1" if value else "0" for value in row)
+    layouts = [
+        ("dense", [(str(v), "tab:orange" if v else "whitesmoke") for v in row]),
+        ("bitmap", [(bitmap_bits[8 * i: 8 * i + 8], "tab:cyan") for i in range(n_bitmap)]
+         + [(str(v), "tab:orange") for _, v in kept]),
+        ("index list", [(f"n={len(kept)}", "tab:green")]
+         + [cell for c, v in kept for cell in ((f"@{c}", "tab:purple"), (str(v), "tab:orange"))]),
+    ]
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    for y, (name, cells) in enumerate(layouts):
+        width = 1.0 if name == "dense" else 1.6
+        for x, (text, colour) in enumerate(cells):
+            ax.add_patch(plt.Rectangle((x * width, -y), width * 0.95, 0.8, color=colour, alpha=0.6))
+            ax.text(x * width + width * 0.47, -y + 0.4, text, ha="center", va="center", fontsize=7)
+        ax.text(-0.3, -y + 0.4, f"{name}: {len(cells)} bytes", ha="right", va="center", fontsize=9)
+    ax.set_xlim(-4.5, len(row) + 0.5)
+    ax.set_ylim(-len(layouts) + 0.7, 1.2)
+    ax.axis("off")
+    ax.set_title(f"one row of {len(row)} int8 weights, {len(kept)} kept: three ways to store it "
+                 "(orange = values, cyan = kept? bits, purple = column numbers)", fontsize=9)
+    plt.show()
 
 
 def check_index_list_bytes(answer, out: int, nnz: int) -> Feedback:
@@ -754,6 +858,30 @@ def check_index_list_bytes(answer, out: int, nnz: int) -> Feedback:
 
 
 # --- lesson 6: flash it ----------------------------------------------------------------------------
+
+def show_flash_pipeline() -> None:
+    """The journey of a model in lesson 6: laptop → USB cable → board → EEPROM → a prediction."""
+    import matplotlib.pyplot as plt
+
+    steps = [("laptop", "train, prune,\nexport the blob", "tab:blue"),
+             ("USB cable", "blob sent in\nsmall chunks", "tab:grey"),
+             ("board", "checks length\nand checksum", "tab:green"),
+             ("EEPROM", "keeps the model\nwith power off", "tab:purple"),
+             ("predict", "8×8 pixels in,\na digit out (~1 ms)", "tab:orange")]
+    fig, ax = plt.subplots(figsize=(9, 1.8))
+    for x, (name, detail, colour) in enumerate(steps):
+        ax.add_patch(plt.Rectangle((2 * x, 0), 1.5, 1, color=colour, alpha=0.25))
+        ax.text(2 * x + 0.75, 0.68, name, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(2 * x + 0.75, 0.3, detail, ha="center", va="center", fontsize=7)
+        if x < len(steps) - 1:
+            ax.annotate("", xy=(2 * x + 2, 0.5), xytext=(2 * x + 1.5, 0.5),
+                        arrowprops={"arrowstyle": "->", "linewidth": 1.5})
+    ax.set_xlim(-0.1, 2 * len(steps) - 0.4)
+    ax.set_ylim(-0.1, 1.1)
+    ax.axis("off")
+    ax.set_title("what the flash button does", fontsize=10)
+    plt.show()
+
 
 def check_inference_time(answer_ms, cycles: int, clock_hz: int = AVR_CLOCK_HZ) -> Feedback:
     """Lesson 6: turn the board's cycle count into milliseconds."""
@@ -780,7 +908,7 @@ class ChallengeEntry:
 
     @property
     def fits(self) -> bool:
-        return self.size <= CHALLENGE_BUDGET_BYTES
+        return self.size <= challenge_budget()
 
 
 @dataclass
@@ -805,8 +933,9 @@ class ResultsTable:
             ax.scatter(entry.size, 100 * entry.accuracy, color="tab:green" if entry.fits else "tab:red")
             ax.annotate(entry.name, (entry.size, 100 * entry.accuracy), textcoords="offset points", xytext=(4, 4),
                         fontsize=8)
-        ax.axvline(CHALLENGE_BUDGET_BYTES, color="black", linestyle="--", linewidth=1)
-        ax.text(CHALLENGE_BUDGET_BYTES, ax.get_ylim()[0], " 1 KB budget", fontsize=8, va="bottom")
+        budget = challenge_budget()
+        ax.axvline(budget, color="black", linestyle="--", linewidth=1)
+        ax.text(budget, ax.get_ylim()[0], f" Uno budget: {budget} bytes", fontsize=8, va="bottom")
         ax.set_xlabel("blob size (bytes)")
         ax.set_ylabel("int8 test accuracy (%)")
         ax.set_title("The challenge: up and to the left of the line")
@@ -848,18 +977,19 @@ def challenge_entry(name: str, data, *, hidden: int, method: str = "magnitude", 
     if practice_epochs:
         # the survivors make up for the cut weights; pruned weights stay exactly zero (their masks stay)
         train(model, data, epochs=practice_epochs, seed=seed + 1, progress=False)
-    report = export_model(model, data, board="uno")
+    report = export_model(model, data, board=CHALLENGE_BOARD)
     entry = ChallengeEntry(name=name, hidden=int(hidden), method=method, fraction=float(fraction),
                            size=report.size, accuracy=float(report.accuracy_int8))
     return entry, model
 
 
 def check_challenge(entry: ChallengeEntry) -> Feedback:
-    """Lesson 7: does the entry fit in 1 KB, and how good is it?"""
+    """Lesson 7: does the entry fit on an Uno (1020 bytes of model), and how good is it?"""
+    budget = challenge_budget()
     if entry.fits:
-        return _right(f"{entry.size} bytes ≤ {CHALLENGE_BUDGET_BYTES}: it fits! Put it in the table — then try "
+        return _right(f"{entry.size} bytes ≤ {budget}: it fits on an Uno! Put it in the table — then try "
                       "another hidden size or method to beat it.")
-    over = entry.size - CHALLENGE_BUDGET_BYTES
-    return _hint(f"{entry.size} bytes is {over} bytes over the {CHALLENGE_BUDGET_BYTES}-byte budget. Prune a "
+    over = entry.size - budget
+    return _hint(f"{entry.size} bytes is {over} bytes over the Uno's {budget}-byte budget. Prune a "
                  "bigger fraction or use fewer hidden neurons.")
 

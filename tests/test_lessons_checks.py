@@ -138,7 +138,7 @@ def test_challenge_table_ranks_fitting_entries_by_accuracy():
     text = repr(table)
     assert text.splitlines()[2].startswith("1.  best") and "✗" in text.splitlines()[-1]
     assert_right(check_challenge(table.entries[2]))
-    assert_hint(check_challenge(table.entries[0]), "876 bytes over")
+    assert_hint(check_challenge(table.entries[0]), "880 bytes over", "1020")
 
 
 def test_start_lesson_makes_random_numbers_repeat():
@@ -288,3 +288,49 @@ def test_pruned_fraction_check_reads_the_model():
     prune_fraction(model, 0.9)
     assert_right(lessons.check_pruned_fraction(model, 0.9))
     assert "1066 of 1184" in lessons.check_pruned_fraction(model, 0.9).message
+    assert_hint(lessons.check_pruned_fraction(model, "ninety"), "between 0 and 1")  # a hint, not a ValueError
+
+
+def test_challenge_budget_is_what_an_uno_holds():
+    from bingo_kit.boards import get_board
+
+    assert lessons.challenge_budget() == get_board("uno").model_capacity == 1020
+    assert ChallengeEntry("edge", 16, "magnitude", 0.5, 1020, 0.9).fits
+    assert not ChallengeEntry("kilobyte", 16, "magnitude", 0.5, 1024, 0.9).fits  # 1 KB is 4 bytes too many
+    assert_hint(check_challenge(ChallengeEntry("kilobyte", 16, "magnitude", 0.5, 1024, 0.9)), "4 bytes over")
+
+
+def test_significance_check_shows_the_arithmetic_of_the_chosen_rule():
+    paper = check_significance(0.583, previous=0.5, before=0.9, after=0.6, rule="paper")
+    assert_right(paper)
+    assert "1 - 0.333" in paper.message
+    assert "1 -" not in check_significance(0.417, previous=0.5, before=0.9, after=0.6).message
+    assert_hint(check_significance(0.417, previous=0.5, before=0.9, after=0.6, rule="paper"), "subtract")
+
+
+def test_pruning_curve_takes_one_score_set_or_one_per_method(digits, headless_plots):
+    from bingo_kit.bingo import train_with_bingo
+    from bingo_kit.errors import KitError
+    from bingo_kit.models import make_mlp
+
+    model = make_mlp((64, 8, 10), seed=0)
+    _, scores = train_with_bingo(model, digits, epochs=1, seed=0, progress=False)
+    one = lessons.pruning_curve(model, digits, methods=("bingo",), scores=scores, fractions=(0.5,))
+    per = lessons.pruning_curve(model, digits, methods=("prose",), scores_by_method={"prose": scores},
+                                fractions=(0.5,))
+    assert one["bingo"] == per["prose"]
+    with pytest.raises(KitError, match="not both"):
+        lessons.pruning_curve(model, digits, methods=("bingo",), scores=scores, scores_by_method={"bingo": scores})
+
+
+def test_mirror_gap_measures_how_far_paper_is_from_one_minus_prose():
+    prose = {"a": torch.tensor([0.2, 0.4])}
+    assert lessons.mirror_gap(prose, {"a": torch.tensor([0.8, 0.6])}) < 1e-6
+    assert lessons.mirror_gap(prose, {"a": torch.tensor([0.8, 0.5])}) == pytest.approx(0.1)
+
+
+def test_concept_pictures_draw(headless_plots):
+    lessons.show_lottery_ticket()
+    lessons.show_sparse_formats()
+    lessons.show_flash_pipeline()
+    assert len(headless_plots) == 3
