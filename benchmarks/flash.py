@@ -22,6 +22,8 @@ WIRE_BYTES_PER_SECOND = 11_520       # 115 200 baud, 10 bits per byte
 EEPROM_SECONDS_PER_BYTE = 0.0034     # ATmega328P datasheet: 3.3 ms per EEPROM byte write (+ margin)
 CPU_HZ = 16_000_000
 GOAL_THROUGHPUT, GOAL_CYCLES = 0.80, 16_000
+ACTUAL_BAUD = 117_647                # what UBRR=16 with U2X gives at 16 MHz for "115 200"
+CHUNK = 59                           # PROTOCOL.md §4.1: request = 3 + payload + 2 bytes; chunk answer = 8 bytes
 
 
 def _trained_model(data):
@@ -100,9 +102,16 @@ def measure_upload(board, simulator, blob: bytes) -> dict:
     ended_cycles, ended_wall = sim_cycles(simulator), time.perf_counter()
     (c0, w0, s0), (c1, w1, s1) = marks["first"], marks["last"]
     payload = s1 - s0
+    # The chunks timed (all but the first) on the wire: each request and its 8-byte answer, 10 bits a byte.
+    chunks = [min(CHUNK, s1 - offset) for offset in range(s0, s1, CHUNK)]
+    wire_s = sum((3 + n + 2 + 8) * 10 / ACTUAL_BAUD for n in chunks)
     return {
         "bytes": len(blob),
         "sim_fraction": payload / ((c1 - c0) / CPU_HZ) / WIRE_BYTES_PER_SECOND,
+        "cap_fraction": payload / wire_s / WIRE_BYTES_PER_SECOND,
+        # board time per chunk beyond its wire time: host + runner + sketch turn-around (plus, once, the
+        # ~0.5 ms the first mark's cycle-counter read keeps the host from sending the next chunk)
+        "turnaround_us": ((c1 - c0) / CPU_HZ - wire_s) / len(chunks) * 1e6,
         "wall_fraction": payload / (w1 - w0) / WIRE_BYTES_PER_SECOND,
         "whole_upload_sim_s": (ended_cycles - started_cycles) / CPU_HZ,
         "whole_upload_wall_s": ended_wall - started_wall,
@@ -151,9 +160,13 @@ def main() -> None:
         wall_fractions = ", ".join(f"{run['wall_fraction']:.3f}" for run in runs)
         print(f"   simulated board time: {sim_fractions} of 11 520 B/s (goal >= {GOAL_THROUGHPUT:.2f})")
         print(f"   wall time:            {wall_fractions} of 11 520 B/s")
-        cap = 59 / ((64 + 8) * 10 / 117_647) / WIRE_BYTES_PER_SECOND
+        cap = CHUNK / ((64 + 8) * 10 / ACTUAL_BAUD) / WIRE_BYTES_PER_SECOND
         print(f"   (frames cap it at {cap:.3f}: 59 bytes per 64-byte request + 8-byte answer, at the 328P's actual "
-              "117 647 baud for 115 200 (UBRR=16, U2X); the rest is the host's turn-around per chunk)")
+              f"117 647 baud for 115 200 (UBRR=16, U2X); {runs[0]['cap_fraction']:.3f} for the chunks timed here, "
+              "the last one short; the rest is turn-around)")
+        turnaround = ", ".join(f"{run['turnaround_us']:.0f}" for run in runs)
+        print(f"   turn-around per chunk, board time beyond the wire time: {turnaround} us "
+              "(host + runner + sketch; one 72-byte exchange is 6120 us)")
 
         # Flash, then the first prediction answered: what a student waits for after clicking "flash".
         board.upload(pruned_blob, progress=False)  # another model first, so the timed upload rewrites EEPROM

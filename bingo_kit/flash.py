@@ -264,6 +264,7 @@ class BingoBoard:
                  boot_wait: float | None = None):
         self.simulator = None
         self._serial = None
+        self._fd = None
         self._pending_size = 0   # size of the upload in flight, for E_TOO_BIG's message
         self._bytes_heard = 0    # during the handshake: did anything answer at all?
         self._unread = b""       # bytes read past a false sync, to be scanned again (_read_response)
@@ -286,6 +287,7 @@ class BingoBoard:
             else:
                 device = port
             self._serial = self._open(device)
+            self._fd = self._serial.fileno() if os.name == "posix" else None  # for _write_frame's fast path
             _OPEN_BOARDS[self._registry_key] = self
             self.device = device
             real_port = _resets_on_open(device)
@@ -368,7 +370,17 @@ class BingoBoard:
         body = bytes([command, len(payload)]) + payload
         frame = bytes([SYNC_REQUEST]) + body + struct.pack("<H", crc16(body))
         try:
-            self._serial.write(frame)
+            # Stop-and-wait pays the host's turn-around once per request, so on POSIX hand the frame to the
+            # kernel in one os.write (pyserial's write adds a select() per call); whatever the driver did not
+            # take at once (its buffer full) goes through pyserial, which honours write_timeout.
+            sent = 0
+            if self._fd is not None:
+                try:
+                    sent = os.write(self._fd, frame)
+                except BlockingIOError:
+                    sent = 0
+            if sent < len(frame):
+                self._serial.write(frame[sent:])
         except (serial.SerialException, OSError):
             raise self._disconnected("while the kit was sending") from None
 
@@ -535,6 +547,7 @@ class BingoBoard:
             except Exception:
                 pass
             self._serial = None
+            self._fd = None
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None

@@ -66,8 +66,14 @@ static void reply_byte(uint8_t b) {
 static void reply_u16(uint16_t v) { reply_byte(v & 0xFF); reply_byte(v >> 8); }
 static void reply_u32(uint32_t v) { reply_u16(v & 0xFFFF); reply_u16(v >> 16); }
 
+// receive_byte puts the sync byte on the wire the moment a frame is complete (every complete frame gets
+// exactly one answer, and every answer starts with it), so the answer's first bit leaves while the board
+// still checks the CRC and runs the command: the stop-and-wait host waits that much less per request.
+static bool reply_sync_sent = false;
+
 static void reply_begin(uint8_t command, uint8_t status, uint8_t payload_length) {
-  Serial.write(RESPONSE_SYNC);
+  if (!reply_sync_sent) Serial.write(RESPONSE_SYNC);
+  reply_sync_sent = false;
   reply_crc = 0xFFFF;
   reply_byte(command);
   reply_byte(status);
@@ -274,6 +280,8 @@ static void receive_byte(uint8_t b) {
   const uint8_t length = frame[2];
   if (frame_got > 3 && frame_got <= 3 + length) frame_crc = _crc_xmodem_update(frame_crc, b);  // payload
   if (frame_got < 3 + length + 2) return;
+  Serial.write(RESPONSE_SYNC);  // the answer's sync byte, now (see reply_begin)
+  reply_sync_sent = true;
   frame_got = 0;
   if (read_u16(frame + 3 + length) != frame_crc) return reply_status(CMD_NONE, E_FRAME_CRC);
   execute_frame(frame[1], frame + 3, length);

@@ -5,7 +5,7 @@
  *             [--eeprom-write-us 3400]
  *
  * Prints "PTY /dev/pts/N" on stdout once the board is running; open that path with pyserial exactly as a
- * real Arduino's port. The simulated clock is paced to the wall clock (never runs ahead of it), so the
+ * real Arduino's port. The simulated clock is paced to the wall clock (never more than 20 us ahead), so the
  * sketch's millis()-based time-outs and the host's read time-outs mean the same as on a real board.
  *
  *   SIGUSR1  write "<request number> <simulated CPU cycles>" to the --status file (host asks for the clock)
@@ -15,14 +15,19 @@
  * The EEPROM file is also rewritten (atomically) shortly after the sketch changes the EEPROM, so even a
  * killed runner keeps what was committed -- like a real board losing power.
  *
+ * The pty is served by the AVR thread itself (simavr's uart_pty part relays through a thread of its own that
+ * polls every 500 us; and on a busy computer the board's clock runs on while that thread waits for a CPU).
  * Where simavr 1.6 differs from an ATmega328P in ways a stop-and-wait protocol feels, this runner puts the
- * chip's behaviour back (each spot says why): UART bytes take 10 bit times (8N1), not 11; bytes the sketch
- * sends reach the pty at once; host bytes reach the UART within 50 us; optionally, EEPROM writes take 3.4 ms.
+ * chip's behaviour back (each spot says why): UART bytes take 10 bit times (8N1), not 11; a byte the sketch
+ * sends reaches the pty when its stop bit ends; optionally, EEPROM writes take 3.4 ms.
+ * Pacing is tight (board time stays within ~20 us of the wall clock): a stop-and-wait host feels every
+ * microsecond the board runs ahead of it, because its answer can only enter the board's "present".
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
+#include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,22 +35,20 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 
 #include "sim_avr.h"
 #include "sim_elf.h"
 #include "sim_cycle_timers.h"
 #include "avr_eeprom.h"
 #include "avr_uart.h"
-#include "uart_pty.h"
-
-DEFINE_FIFO(uint8_t, uart_pty_fifo);  /* uart_pty.h only declares the fifo accessors */
 
 static volatile sig_atomic_t stop_requested = 0;
 static volatile sig_atomic_t cycles_requested = 0;
 static unsigned long status_requests = 0;
 
 static avr_t *avr;
-static uart_pty_t uart_pty;
+static int pty_master = -1;  /* our end of the pty; the host opens the other (slave) end */
 static const char *eeprom_path = NULL;
 static const char *status_path = NULL;
 static uint8_t saved_eeprom[8192];
@@ -108,12 +111,15 @@ static void write_status(void) {
     write_atomically(status_path, line, (size_t)n);
 }
 
-/* uart_pty hands host bytes to the AVR from a 1 kHz timer; stop-and-wait frames would then wait up to
- * 1 ms of board time each. Draining its host->AVR fifo (`pty.out`; `pty.in` is AVR->host) every 50 us of
- * board time keeps that latency small. Like uart_pty's own timer this runs on the AVR thread, so the fifo
- * keeps a single consumer. */
+/* Host bytes: read from the pty by the main loop (it wakes from its pacing naps as soon as the host writes),
+ * handed to UART0 while it has room (XON/XOFF: its receive fifo holds 63 bytes; the sketch's frames fit).
+ * Each byte then takes one byte time of board time to arrive, as on the wire (simavr's receive pump). */
 static avr_uart_t *uart0;
 static avr_cycle_count_t uart0_corrected = 0;
+static avr_irq_t *uart0_input;
+static int uart0_has_room = 0;  /* until the sketch enables the receiver, host bytes wait here */
+static uint8_t host_bytes[4096];
+static unsigned host_head = 0, host_tail = 0;  /* read from the pty / handed to the UART (free-running) */
 
 /* simavr 1.6 times a UART byte as 1 start + data + 1 parity + stop bits, parity or not: 11 bit times for
  * the sketch's 8N1, where the ATmega328P datasheet (and a real board) take 10. Put the 10 back, so the
@@ -125,20 +131,69 @@ static void correct_uart_byte_time(void) {
     fprintf(stderr, "bingo_sim: UART0 byte time set to %u cycles (10 bits)\n", (unsigned)uart0_corrected);
 }
 
-static avr_cycle_count_t flush_host_bytes(avr_t *a, avr_cycle_count_t when, void *param) {
+static void feed_uart(void) {
+    correct_uart_byte_time();  /* before the first byte's time is taken */
+    while (uart0_has_room && host_tail != host_head)
+        avr_raise_irq(uart0_input, host_bytes[host_tail++ % sizeof host_bytes]);  /* may say XOFF: loop ends */
+}
+
+static void uart_xon(struct avr_irq_t *irq, uint32_t value, void *param) {
+    (void)irq; (void)value; (void)param;
+    uart0_has_room = 1;
+    feed_uart();
+}
+
+static void uart_xoff(struct avr_irq_t *irq, uint32_t value, void *param) {
+    (void)irq; (void)param;
+    if (value) uart0_has_room = 0;
+}
+
+static void read_host_bytes(void) {
+    while (host_head - host_tail < sizeof host_bytes) {
+        unsigned at = host_head % sizeof host_bytes, room = sizeof host_bytes - (host_head - host_tail);
+        if (room > sizeof host_bytes - at) room = sizeof host_bytes - at;  /* up to the end of the ring */
+        ssize_t n = read(pty_master, host_bytes + at, room);
+        if (n <= 0) break;  /* EAGAIN: all read (the slave is held open below, so no EOF/EIO) */
+        host_head += (unsigned)n;
+    }
+    feed_uart();
+}
+
+/* Every 50 us of board time: apply the byte-time correction soon after the sketch sets the baud rate (its
+ * answers are timed with it too), and hand over any host bytes still waiting. */
+static avr_cycle_count_t feed_uart_timer(avr_t *a, avr_cycle_count_t when, void *param) {
     (void)a; (void)param;
-    correct_uart_byte_time();
-    while (uart_pty.xon && !uart_pty_fifo_isempty(&uart_pty.pty.out))
-        avr_raise_irq(uart_pty.irq + IRQ_UART_PTY_BYTE_OUT, uart_pty_fifo_read(&uart_pty.pty.out));
+    feed_uart();
     return when + avr->frequency / 20000;
 }
 
-/* Bytes the sketch sends go straight from the AVR thread to the pty, the moment it writes UDR. (Through
- * uart_pty they would wait for its thread's next 500 us poll: a stop-and-wait host pays that per frame.) */
+/* Bytes the sketch sends go from the AVR thread straight to the pty (through uart_pty they would wait for
+ * its thread's next 500 us poll: a stop-and-wait host pays that per frame) -- at the board time a real
+ * host would have the byte: when its stop bit ends, one byte time after the shift register takes it, and
+ * never before the byte ahead of it is out (simavr announces a byte when UDR is written, 10 bits early). */
+#define TX_QUEUE 256  /* power of two; simavr's UDRE pacing keeps at most ~2 bytes in flight */
+static struct { uint8_t byte; avr_cycle_count_t due; } tx_queue[TX_QUEUE];
+static unsigned tx_head = 0, tx_tail = 0;
+static avr_cycle_count_t tx_line_free = 0;  /* board time at which the last queued byte's stop bit ends */
+
+static avr_cycle_count_t deliver_board_bytes(avr_t *a, avr_cycle_count_t when, void *param) {
+    (void)a; (void)param;
+    while (tx_tail != tx_head && tx_queue[tx_tail % TX_QUEUE].due <= when) {
+        uint8_t byte = tx_queue[tx_tail++ % TX_QUEUE].byte;
+        if (write(pty_master, &byte, 1) != 1) { /* nobody reading and the pty is full: the byte is lost */ }
+    }
+    return tx_tail != tx_head ? tx_queue[tx_tail % TX_QUEUE].due : 0;
+}
+
 static void board_byte_out(struct avr_irq_t *irq, uint32_t value, void *param) {
     (void)irq; (void)param;
-    uint8_t byte = (uint8_t)value;
-    if (write(uart_pty.pty.s, &byte, 1) != 1) { /* nobody reading and the pty is full: the byte is lost */ }
+    if (tx_head - tx_tail >= TX_QUEUE) return;  /* cannot happen at UART speed; never block the AVR */
+    avr_cycle_count_t start = avr->cycle > tx_line_free ? avr->cycle : tx_line_free;
+    tx_line_free = start + (uart0 ? uart0->cycles_per_byte : avr->frequency / 11520);
+    tx_queue[tx_head % TX_QUEUE].byte = (uint8_t)value;
+    tx_queue[tx_head % TX_QUEUE].due = tx_line_free;
+    if (tx_tail == tx_head++)  /* the queue was empty: no delivery pending */
+        avr_cycle_timer_register(avr, tx_line_free - avr->cycle, deliver_board_bytes, NULL);
 }
 
 /* EEPROM write time: simavr writes a byte and clears EEPE at once; silicon keeps EEPE set ~3.4 ms while it
@@ -191,27 +246,37 @@ int main(int argc, char **argv) {
     if (eeprom_size > sizeof saved_eeprom) eeprom_size = sizeof saved_eeprom;
     load_eeprom();
 
-    /* uart_pty_init starts a thread, which inherits this thread's signal mask. Block our signals there, so
-     * SIGTERM/SIGUSR1 always land on this (the AVR) thread and never interrupt the pty thread's I/O. */
-    sigset_t ours, previous;
-    sigemptyset(&ours);
-    sigaddset(&ours, SIGTERM);
-    sigaddset(&ours, SIGINT);
-    sigaddset(&ours, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &ours, &previous);
-    uart_pty_init(avr, &uart_pty);
-    pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    uart_pty_connect(&uart_pty, '0');
+    /* The pty: raw bytes both ways, never blocking the AVR thread. We keep the slave end open ourselves, or
+     * the master would report EOF/EIO whenever no host has it open (between two pyserial handles). */
+    char pty_name[256];
+    int keep_open = -1;
+    if (openpty(&pty_master, &keep_open, pty_name, NULL, NULL) != 0) {
+        fprintf(stderr, "bingo_sim: cannot create a pty: %s\n", strerror(errno));
+        return 1;
+    }
+    struct termios tio;
+    if (tcgetattr(pty_master, &tio) == 0) { cfmakeraw(&tio); tcsetattr(pty_master, TCSANOW, &tio); }
+    if (tcgetattr(keep_open, &tio) == 0) { cfmakeraw(&tio); tcsetattr(keep_open, TCSANOW, &tio); }
+    fcntl(pty_master, F_SETFL, fcntl(pty_master, F_GETFL) | O_NONBLOCK);
+
     for (avr_io_t *io = avr->io_port; io; io = io->next) {
         if (io->kind && !strcmp(io->kind, "uart") && ((avr_uart_t *)io)->name == '0') uart0 = (avr_uart_t *)io;
         if (io->kind && !strcmp(io->kind, "eeprom")) eeprom_io = (avr_eeprom_t *)io;
     }
     if (eeprom_write_us && eeprom_io) avr_register_io_write(avr, eeprom_io->r_eecr, eeprom_control_written, NULL);
-    avr_irq_t *uart_out = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT);
-    avr_unconnect_irq(uart_out, uart_pty.irq + IRQ_UART_PTY_BYTE_IN);
-    avr_irq_register_notify(uart_out, board_byte_out, NULL);
-    fcntl(uart_pty.pty.s, F_SETFL, fcntl(uart_pty.pty.s, F_GETFL) | O_NONBLOCK);  /* never stall the AVR */
-    avr_cycle_timer_register(avr, avr->frequency / 20000, flush_host_bytes, NULL);
+    uart0_input = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), board_byte_out, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), uart_xon, NULL);
+    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), uart_xoff, NULL);
+    avr_cycle_timer_register(avr, avr->frequency / 20000, feed_uart_timer, NULL);
+    /* simavr usleep()s 1 us whenever the sketch reads UCSR0A with nothing received (HardwareSerial::write
+     * does, per byte): a CPU-saving hack that makes the board stall ~60 us of wall time. Pacing saves CPU. */
+    uint32_t uart_flags = 0;
+    avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &uart_flags);
+    uart_flags &= ~(AVR_UART_FLAG_POLL_SLEEP | AVR_UART_FLAG_STDIO);  /* STDIO: binary frames, not text */
+    avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &uart_flags);
+    /* Naps end within a few us instead of Linux's default 50 us timer slack (see pacing below). */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -220,17 +285,9 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_cycles;
     sigaction(SIGUSR1, &sa, NULL);
-    /* A signal sent before the handlers existed was held pending (blocked) or ended the process (default):
-     * from here on, only the handlers run. */
+    /* (A signal sent before this point ends the process by default: the host has no pty path yet anyway.) */
 
-    /* Hold the pty's other end open ourselves: otherwise, once a host closes its handle, the master side
-     * reports EOF forever and uart_pty's thread spins on it (a full CPU core, and junk fed to the AVR). */
-    int keep_open = open(uart_pty.pty.slavename, O_RDWR | O_NOCTTY);
-    if (keep_open >= 0) {
-        struct termios tio;
-        if (tcgetattr(keep_open, &tio) == 0) { cfmakeraw(&tio); tcsetattr(keep_open, TCSANOW, &tio); }
-    }
-    printf("PTY %s\n", uart_pty.pty.slavename);
+    printf("PTY %s\n", pty_name);
     fflush(stdout);
     write_status();
 
@@ -245,14 +302,24 @@ int main(int argc, char **argv) {
             break;
         }
         if (cycles_requested) { cycles_requested = 0; write_status(); }
-        if ((step & 255) == 0) {
+        if ((step & 31) == 0) {  /* ~3 us of board time; clock_gettime is a vDSO call, cheap at this rate */
             double now = now_seconds();
             double ahead = (double)avr->cycle / avr->frequency - (now - start);
-            if (ahead > 0.0001) {  /* pace to real time: a real Uno does not run faster than 16 MHz */
+            /* Pace to real time: a real Uno does not run faster than 16 MHz. Only 20 us ahead at most: host
+             * bytes that arrive while the board naps enter at the board's (future) time, so every us it runs
+             * ahead is a us of latency added to each request in board time. The nap ends early when the
+             * host writes, so its bytes are read (and the clock checked) at once. */
+            if (ahead > 0.00002) {
                 struct timespec nap = { 0, (long)(ahead * 1e9) };
-                nanosleep(&nap, NULL);
-            } else if (ahead < -0.05) {
-                start = now - (double)avr->cycle / avr->frequency - 0.05;  /* starved of CPU: don't race to catch up */
+                struct pollfd host = { .fd = pty_master, .events = POLLIN, .revents = 0 };
+                if (ppoll(&host, 1, &nap, NULL) > 0) {
+                    if ((host.revents & POLLIN) && host_head - host_tail < sizeof host_bytes) read_host_bytes();
+                    else nanosleep(&nap, NULL);  /* no room for them, or an error state: never run ahead */
+                }
+            } else {
+                if (ahead < -0.05)
+                    start = now - (double)avr->cycle / avr->frequency - 0.05;  /* starved of CPU: don't race to catch up */
+                if (ahead < -0.0001 && (step & 255) == 0) read_host_bytes();  /* behind, so no naps: look every ~25 us */
             }
             if (now - last_save > 0.05) { save_eeprom_if_changed(); last_save = now; }
         }
@@ -260,5 +327,5 @@ int main(int argc, char **argv) {
     save_eeprom_if_changed();
     write_status();
     fflush(stdout);
-    _exit(exit_code);  /* the pty thread dies with the process; joining it could block on a busy pty */
+    _exit(exit_code);
 }
