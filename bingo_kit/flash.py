@@ -31,6 +31,7 @@ SIM_RESPONSE_TIMEOUT = 1.5
 MAX_CLASSES = 62  # §5.2: a PREDICT answer, 6 + 4 per class, fits one 255-byte response
 COMMIT_TIMEOUT, COMMIT_SECONDS_PER_BYTE = 3.0, 0.0034
 HANDSHAKE_SECONDS, HANDSHAKE_RETRY_SECONDS = 4.0, 0.25   # §4.4: IDENTIFY every 250 ms for at most 4 s
+SIM_HANDSHAKE_SECONDS = 10.0  # a simulator just started on a busy laptop may need longer than a board's boot
 # §4.4: silence after opening a port that resets the board: a byte in the Mega's bootloader window would
 # keep it from starting the sketch. A pty (the simulator's) does not reset anything and skips this.
 BOOT_QUIET_SECONDS = 2.0
@@ -260,7 +261,7 @@ class BingoBoard:
     resets the board, 0 for a pty like the simulator's), then shakes hands (§4.4); `info` holds IDENTIFY.
     """
 
-    def __init__(self, port: str = "auto", *, sim_eeprom=None, handshake_seconds: float = HANDSHAKE_SECONDS,
+    def __init__(self, port: str = "auto", *, sim_eeprom=None, handshake_seconds: float | None = None,
                  boot_wait: float | None = None):
         self.simulator = None
         self._serial = None
@@ -296,6 +297,8 @@ class BingoBoard:
                 boot_wait = BOOT_QUIET_SECONDS if real_port else 0.0
             self.boot_wait = boot_wait
             time.sleep(boot_wait)  # the board resets on open (DTR); let its bootloader finish undisturbed
+            if handshake_seconds is None:
+                handshake_seconds = HANDSHAKE_SECONDS if real_port else SIM_HANDSHAKE_SECONDS
             self.info = self._handshake(handshake_seconds)
         except BaseException:
             self.close()
