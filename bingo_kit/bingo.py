@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,7 +83,7 @@ class BingoScorer(Callback):
             offset += numel
         self.n_weights = sum(self.numels)
         self.draws = max(1, round(self.n_weights * math.log(1.0 / (1.0 - self.p))))
-        # candidate weights, (1 + tickets, n_weights), and per-layer (1 + tickets, out, in) views into it
+        # candidate weights, (1 + tickets, n_weights): row 0 the network as it is, rows 1.. the tickets
         self._candidates = torch.empty(1 + self.tickets, self.n_weights)
         self._layer_views, self._baseline_views = [], []
         offset = 0
@@ -94,7 +95,21 @@ class BingoScorer(Callback):
             offset += numel
         # views of the live bias parameters (the optimizer updates them in place), shaped to broadcast
         self._bias_views = [layer.bias.detach().view(1, 1, -1) for layer in model.layers]
-        self._row_offsets = torch.arange(self.tickets).unsqueeze(1) * self.n_weights
+        # NumPy views sharing memory with the tensors above. Scoring is a few dozen operations on small
+        # arrays after every training step, so per-call overhead is most of its cost, and a NumPy call on a
+        # few hundred elements costs a fraction of a torch call. Both do the same IEEE float32 arithmetic:
+        # the scores are bit for bit those of torch ops (tests/test_bingo.py holds them to a plain loop).
+        self._scores_np = self.flat_scores.numpy()
+        self._candidates_np = self._candidates.numpy()
+        self._candidates_flat_np = self._candidates_np.reshape(-1)  # a view: the buffer is contiguous
+        self._initial_np = self.initial_flat.numpy()
+        self._layer_blocks_np = [view.transpose(1, 2).numpy() for view in self._layer_views]  # (K, out, in)
+        self._weight_sources: list = [None] * len(self.numels)  # (parameter, its data pointer, NumPy view)
+        # flat position of weight 0 in ticket t's row of _candidates: a flat index is cheaper than a 2-D one
+        self._ticket_offsets = np.arange(1, 1 + self.tickets).reshape(-1, 1) * self.n_weights
+        # targets are rounded to the scores' dtype before adding, as torch's add_(python_float) rounds them
+        self._score_type = self._scores_np.dtype.type
+        self._half = self._score_type(0.5)
         self.steps = 0
         self.last_baseline: float | None = None
         self.last_after: list[float] | None = None
@@ -134,40 +149,55 @@ class BingoScorer(Callback):
         """
         if tickets is None:
             tickets = self.draw_tickets()
-        # row 0 = the network as it is (baseline), rows 1.. = the tickets; rows are views into one buffer
-        for row0, layer in zip(self._baseline_views, self.model.layers):
-            if hasattr(layer, "weight_mask"):
-                torch.mul(layer.weight_orig, layer.weight_mask, out=row0)
+        tickets_np = tickets.numpy()
+        # row 0 = the network as it is (baseline), copied into every ticket row, which then get their resets
+        reset_to = self._initial_np
+        masks = None
+        for i, layer in enumerate(self.model.layers):
+            # _buffers lookup: hasattr() on a Module goes through __getattr__ and a caught exception
+            mask = layer._buffers.get("weight_mask")
+            if mask is None:
+                np.copyto(self._layer_blocks_np[i], self._weight_np(i, layer.weight))  # broadcast to all rows
             else:
-                row0.copy_(layer.weight)
-        self._candidates[1:].copy_(self._candidates[0])
-        reset_to = self.initial_flat
-        if any(hasattr(layer, "weight_mask") for layer in self.model.layers):
-            # a pruned weight stays pruned in every ticket
-            reset_to = reset_to * torch.cat([_mask_or_ones(layer) for layer in self.model.layers])
-        # index_select/scatter_ rather than fancy indexing: several times faster on CPU
-        flat_positions = (tickets + self._row_offsets).view(-1) if self.tickets > 1 else tickets.view(-1)
-        self._candidates[1:].view(-1).scatter_(0, flat_positions, reset_to.index_select(0, tickets.view(-1)))
+                block = self._layer_blocks_np[i]
+                torch.mul(layer.weight_orig, mask, out=self._baseline_views[i])
+                block[1:] = block[0]
+                masks = masks or [None] * len(self.numels)
+                masks[i] = mask
+        if masks is not None:  # a pruned weight stays pruned in every ticket
+            reset_to = reset_to * np.concatenate(
+                [np.ones(n, np.float32) if m is None else m.numpy().reshape(-1) for m, n in zip(masks, self.numels)]
+            )
+        # repeated indices in a ticket write the same value
+        self._candidates_flat_np[tickets_np + self._ticket_offsets] = reset_to[tickets_np]
         logits = _forward_transposed(self._layer_views, self._bias_views, x)
-        # (1 + tickets) numbers: Python floats from here, cheaper than a dozen tiny tensor ops
-        baseline, *after = self._measure(logits, y).tolist()
+        baseline, *after = self._measure(logits, y)
+        scores, half = self._scores_np, self._half
         for t in range(self.tickets):  # a loop over tickets (a handful), never over weights
-            reset = tickets[t]
-            target = bingo_target(baseline, after[t], self.rule)
-            # (S + target) / 2 in place on the gathered copy: same float32 rounding as bingo_update, fewer ops.
-            # Repeated indices write the same value, so each reset weight is updated exactly once.
-            updated = self.flat_scores.index_select(0, reset).add_(target).mul_(0.5)
-            self.flat_scores.scatter_(0, reset, updated)
+            reset = tickets_np[t]
+            # (S + target) / 2 in float32, rounded as torch's add_(target).mul_(0.5) rounds it. Repeated
+            # indices write the same value, so each reset weight is updated exactly once per ticket.
+            scores[reset] = (scores[reset] + self._score_type(bingo_target(baseline, after[t], self.rule))) * half
         self.steps += 1
         self.last_baseline, self.last_after = baseline, after
         return baseline, after
 
-    def _measure(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _weight_np(self, i: int, weight: torch.Tensor) -> np.ndarray:
+        """A NumPy view of a layer's live weight, made once: the optimizer updates the weight in place."""
+        source = self._weight_sources[i]
+        if source is None or source[0] is not weight or source[1] != weight.data_ptr():  # replaced: view anew
+            source = self._weight_sources[i] = (weight, weight.data_ptr(), weight.detach().numpy())
+        return source[2]
+
+    def _measure(self, logits: torch.Tensor, y: torch.Tensor) -> list[float]:
+        """(1 + tickets) Python floats: accuracy (or mean loss) of every candidate, float32-rounded."""
         if self.metric == "accuracy":
-            return (logits.argmax(dim=2) == y).float().mean(dim=1)
+            hits = (logits.numpy().argmax(axis=2) == y.numpy()).sum(axis=1)  # correct answers per candidate
+            # float32 hits / n: exactly the float32 value torch's (argmax == y).float().mean() gives
+            return (hits.astype(np.float32) / np.float32(y.shape[0])).tolist()
         # cross-entropy per candidate: F.cross_entropy wants the class dimension second
         targets = y.expand(logits.shape[0], -1)
-        return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(dim=1)
+        return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").mean(dim=1).tolist()
 
     def scores_dict(self) -> dict[str, torch.Tensor]:
         """A detached copy of the scores (safe to keep after training continues)."""
@@ -208,12 +238,8 @@ def _forward_transposed(weights_t, biases, x):
     for i, (w_t, b) in enumerate(zip(weights_t, biases)):
         h = torch.baddbmm(b, h, w_t)
         if i < last:
-            h = torch.relu(h)
+            h.relu_()  # in place: one allocation fewer, same values
     return h
-
-
-def _mask_or_ones(layer) -> torch.Tensor:
-    return layer.weight_mask.reshape(-1) if hasattr(layer, "weight_mask") else torch.ones(layer.weight.numel())
 
 
 def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:

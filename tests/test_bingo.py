@@ -6,7 +6,7 @@ import torch
 from torch.func import functional_call, vmap
 from torch.nn.utils import prune
 
-from bingo_kit.bingo import BingoScorer, batched_logits, bingo_update, train_with_bingo
+from bingo_kit.bingo import BingoScorer, batched_logits, bingo_target, bingo_update, train_with_bingo
 from bingo_kit.errors import KitError
 from bingo_kit.models import make_mlp
 from bingo_kit.training import Callback, StepState, train
@@ -173,3 +173,53 @@ def test_watchers_see_the_scorer_after_each_step():
                                  watchers=[Watcher])
     assert seen and all(scored == step + 1 for step, scored in seen)  # the scorer already ran this step
     assert set(scores) == {"layers.0", "layers.1"}
+
+
+def torch_ops_step(model, scores, tickets, x, y, rule, metric):
+    """One scoring step written with plain torch ops (float32 mean, add_/mul_ in place): the arithmetic the
+    scorer's NumPy bookkeeping must reproduce bit for bit, so the kit's recorded scores never drift."""
+    weights = [layer.weight_orig * layer.weight_mask if hasattr(layer, "weight_mask") else layer.weight.detach()
+               for layer in model.layers]
+    masks = [layer.weight_mask if hasattr(layer, "weight_mask") else torch.ones_like(w)
+             for layer, w in zip(model.layers, weights)]
+    flat = torch.cat([w.reshape(-1) for w in weights])
+    reset_to = torch.cat([model.initial_state[f"layers.{i}.weight"].reshape(-1) * m.reshape(-1)
+                          for i, m in enumerate(masks)])
+    candidates = flat.repeat(1 + len(tickets), 1)
+    for t, ticket in enumerate(tickets):
+        candidates[1 + t, ticket] = reset_to[ticket]
+    weight_sets, offset = [], 0
+    for w in weights:
+        weight_sets.append(candidates[:, offset : offset + w.numel()].reshape(-1, *w.shape))
+        offset += w.numel()
+    logits = batched_logits(weight_sets, [layer.bias for layer in model.layers], x)
+    if metric == "accuracy":
+        measured = (logits.argmax(dim=2) == y).float().mean(dim=1).tolist()
+    else:
+        measured = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2), y.expand(len(logits), -1), reduction="none").mean(dim=1).tolist()
+    before, *after = measured
+    for ticket, a in zip(tickets, after):
+        scores[ticket] = scores[ticket].add_(bingo_target(before, a, rule)).mul_(0.5)
+    return scores
+
+
+@pytest.mark.parametrize("rule, metric, pruned", [("prose", "accuracy", False), ("paper", "loss", True),
+                                                  ("prose", "loss", False), ("paper", "accuracy", True)])
+def test_scores_equal_torch_float32_ops_bit_for_bit(rule, metric, pruned):
+    model = make_mlp((6, 9, 4), seed=3)
+    with torch.no_grad():  # away from the initial weights, so resets change the answers
+        for layer in model.layers:
+            layer.weight.mul_(-2).add_(0.1)
+    if pruned:
+        prune.random_unstructured(model.layers[1], "weight", amount=0.5)
+    scorer = BingoScorer(model, rule=rule, metric=metric, tickets=3, p=0.3, seed=4)
+    reference = scorer.flat_scores.clone()
+    g = torch.Generator().manual_seed(0)
+    for batch in (7, 45, 32, 7, 13) * 4:  # batch sizes that are not powers of two round the float32 mean
+        x, y = torch.rand(batch, 6, generator=g), torch.randint(4, (batch,), generator=g)
+        tickets = scorer.draw_tickets()
+        scorer.score_step(x, y, tickets)
+        torch_ops_step(model, reference, tickets, x, y, rule, metric)
+    assert not torch.all(reference == 0.5)
+    assert torch.equal(scorer.flat_scores, reference)
