@@ -405,16 +405,12 @@ def pruned_accuracy(model, data, fraction: float, *, method: str = "bingo", scor
 
 
 def _ticket_mask(ticket, model) -> list:
-    """One ticket as a bool mask per layer, whether the scorer draws it as a mask or as flat weight indices."""
+    """One ticket (flat indices of the weights it resets, as the scorer draws them) as a bool mask per layer."""
     import torch
 
     shapes = [tuple(layer.weight.shape) for _, layer in model.weight_layers()]
-    total = sum(math.prod(shape) for shape in shapes)
-    if ticket.dtype == torch.bool:
-        flat = ticket.reshape(-1)[:total]
-    else:
-        flat = torch.zeros(total, dtype=torch.bool)
-        flat[ticket.reshape(-1)] = True
+    flat = torch.zeros(sum(math.prod(shape) for shape in shapes), dtype=torch.bool)
+    flat[ticket.reshape(-1)] = True
     masks, offset = [], 0
     for shape in shapes:
         size = math.prod(shape)

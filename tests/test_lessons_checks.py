@@ -96,11 +96,8 @@ def test_hand_formula_is_the_one_bingo_kit_uses():
         x = torch.rand(64, 4, generator=torch.Generator().manual_seed(0))
         y = model(x).argmax(dim=1)  # the current network is 100% right, so A_b = 1
         ticket = scorer.draw_tickets()
-        if ticket.dtype == torch.bool:  # a ticket is a mask over all weights ...
-            ticket = torch.zeros_like(ticket)
-            ticket[0, :12] = True  # the whole first layer
-        else:  # ... or flat indices of the weights it resets (repeats allowed): the whole first layer
-            ticket = torch.arange(ticket.numel()).view_as(ticket) % 12
+        # flat indices of the weights it resets (repeats allowed): the whole first layer
+        ticket = torch.arange(ticket.numel()).view_as(ticket) % 12
         assert lessons._ticket_mask(ticket[0], model)[0].all() and not lessons._ticket_mask(ticket[0], model)[1].any()
         before, after = scorer.score_step(x, y, tickets=ticket)
         expected = lessons.bingo_update(0.5, float(before), float(after[0]), rule)
