@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
 from bingo_kit.models import TinyMLP
-from bingo_kit.training import Callback, History, StepState, train
+from bingo_kit.training import DEFAULT_EPOCHS, Callback, History, StepState, train
 
 RULES = ("prose", "paper")
 PROBES = ("batch", "fixed")
@@ -251,7 +251,7 @@ def train_with_bingo(
     model: TinyMLP,
     data: Dataset,
     *,
-    epochs: int = 30,
+    epochs: int = DEFAULT_EPOCHS,
     rule: str = "prose",
     callbacks: Sequence[Callback] = (),
     watchers: Sequence[Callable[[BingoScorer], Callback]] = (),

@@ -15,7 +15,6 @@ took (training + pruning) and how many test-set evaluations it needed.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,8 +26,8 @@ from bingo_kit.bingo import DEFAULT_METRIC, DEFAULT_P, DEFAULT_PROBE, DEFAULT_TI
 from bingo_kit.data import Dataset, load_dataset
 from bingo_kit.errors import KitError
 from bingo_kit.models import make_mlp
-from bingo_kit.pruning import iterative_magnitude_pruning, prune_to_floor
-from bingo_kit.training import DEFAULT_BATCH_SIZE, one_thread, train
+from bingo_kit.pruning import iterative_magnitude_pruning, kept_weights, prune_to_floor
+from bingo_kit.training import one_thread, steps_per_run, train
 
 RACE_METHODS = ("dense", "bingo", "bingo_paper", "magnitude", "random", "imp")
 DEFAULT_DROP = 0.07
@@ -175,7 +174,7 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
     dense_seconds = time.perf_counter() - start
     dense_accuracy = history.final_accuracy
     floor = dense_accuracy - drop
-    total = sum(layer.weight.numel() for layer in dense.layers)
+    total = kept_weights(dense)[1]
     if "dense" in methods:
         results["dense"] = MethodResult(dense_accuracy, 0.0, dense_seconds, 1, total, total)
     bar.update(1)
@@ -197,7 +196,7 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
             _, scores = train_with_bingo(model, data, epochs=epochs, rule=rule, seed=seed, progress=False, **bingo_options)
             found = prune_to_floor(model, data, floor, method=name, scores=scores, seed=seed)
             # "evaluations" counts only the floor search; the scoring's forward passes are reported beside it
-            steps = epochs * math.ceil(len(data.y_train) / DEFAULT_BATCH_SIZE)
+            steps = steps_per_run(data, epochs)
             results[name] = MethodResult(
                 found.accuracy, found.fraction, time.perf_counter() - start, found.evaluations, found.kept, total,
                 extra={"fake_passes": steps * tickets},

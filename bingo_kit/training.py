@@ -1,6 +1,7 @@
 """A seeded, deterministic training loop with callbacks (live plots and BINGO hook in here)."""
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -50,6 +51,11 @@ class History:
     @property
     def final_accuracy(self) -> float:
         return self.test_accuracy[-1] if self.test_accuracy else float("nan")
+
+
+def steps_per_run(data: Dataset, epochs: int, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """How many optimizer steps (and so callback ``on_step`` calls) :func:`train` makes."""
+    return epochs * math.ceil(len(data.y_train) / batch_size)
 
 
 @contextmanager

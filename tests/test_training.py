@@ -4,7 +4,7 @@ from torch.nn.utils import prune
 
 from bingo_kit.data import load_dataset
 from bingo_kit.models import make_mlp
-from bingo_kit.training import Callback, accuracy, train
+from bingo_kit.training import Callback, accuracy, steps_per_run, train
 from core_helpers import blobs
 
 
@@ -73,3 +73,16 @@ def test_pruned_weights_stay_zero_through_training_and_layer_weight_is_fresh():
     assert torch.all(weight[mask == 0] == 0) and torch.all(weight[mask == 1] != 0)
     assert not torch.equal(model.layers[0].weight_orig[mask == 1], before[mask == 1])  # survivors did train
     assert all(seen)  # readers of layer.weight never see the values from before the optimizer step
+
+
+def test_steps_per_run_counts_the_on_step_calls():
+    data = blobs(n_train=70)
+
+    class Count(Callback):
+        calls = 0
+
+        def on_step(self, state):
+            Count.calls += 1
+
+    train(make_mlp((4, 5, 3), seed=0), data, epochs=3, batch_size=32, callbacks=[Count()], progress=False)
+    assert Count.calls == steps_per_run(data, 3, batch_size=32) == 3 * 3  # 70 examples: batches of 32, 32, 6

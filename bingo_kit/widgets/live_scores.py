@@ -13,7 +13,6 @@ or, with your own scorer: train(model, data, callbacks=[scorer, live.watch(score
 """
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 import ipywidgets as widgets
 
 from bingo_kit.errors import KitError
-from bingo_kit.training import DEFAULT_BATCH_SIZE, Callback
+from bingo_kit.training import Callback, steps_per_run
 from bingo_kit.widgets.common import KitWidget, StatusLine, canvas_png, figure_png, new_figure
 
 HISTOGRAM_BINS = np.linspace(0.0, 1.0, 41)
@@ -86,7 +85,7 @@ class LiveScores(KitWidget):
         """`bingo.train_with_bingo` with this figure watching. Returns (history, scores)."""
         from bingo_kit.bingo import train_with_bingo
 
-        self.expect_steps(epochs * math.ceil(len(data.y_train) / DEFAULT_BATCH_SIZE))
+        self.expect_steps(steps_per_run(data, epochs))
         return train_with_bingo(model, data, rule=rule, epochs=epochs, seed=seed, progress=progress,
                                 watchers=[lambda scorer: self.watch(scorer, panel)], **scorer_opts)
 
