@@ -451,14 +451,6 @@ class ExportReport:
         return path
 
 
-def _float_accuracy(model, x, y) -> float:
-    import torch
-
-    with torch.no_grad():
-        predicted = model(torch.as_tensor(x, dtype=torch.float32)).argmax(dim=1)
-    return float((predicted == torch.as_tensor(y)).float().mean())
-
-
 def export_model(model, data=None, board: str | Board = "uno", *, calibration_x=None,
                  capacity: int | None = None) -> ExportReport:
     """Quantise, encode and size a model for `board` before anything is sent.
@@ -484,9 +476,11 @@ def export_model(model, data=None, board: str | Board = "uno", *, calibration_x=
         quantized=q,
     )
     if data is not None:
+        from bingo_kit.training import accuracy
+
         was_training = model.training
         model.eval()
-        report.accuracy_float = _float_accuracy(model, data.x_test, data.y_test)
+        report.accuracy_float = accuracy(model, data.x_test, data.y_test)
         model.train(was_training)
         y_test = np.asarray(data.y_test.cpu() if hasattr(data.y_test, "cpu") else data.y_test)
         report.accuracy_int8 = float(np.mean(q.predict(inputs_to_bytes(data.x_test)) == y_test))

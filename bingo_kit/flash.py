@@ -591,10 +591,11 @@ def recall_blob(info: BoardInfo) -> bytes:
     if not info.has_model:
         raise NoModelError("There is no model on the board yet — flash one first (bingo-kit flash model.bingo).")
     path = _model_cache() / f"{info.model_crc:04x}-{info.model_length}.bingo"
-    if not path.exists() or crc16(path.read_bytes()) != info.model_crc:
+    blob = path.read_bytes() if path.exists() else None
+    if blob is None or crc16(blob) != info.model_crc:
         raise FlashError(f"The board holds a model ({info.model_length} bytes, CRC 0x{info.model_crc:04X}) that "
                          "this computer did not flash; pass its file with --model model.bingo.")
-    return path.read_bytes()
+    return blob
 
 
 def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, progress: bool = True,

@@ -147,14 +147,13 @@ class FlashButton(KitWidget):
         port = self.port.value
         self.progress.value, self.progress.bar_style = 0, ""
         self.test_text.value = ""
-        try:
-            board = self._connect(port)   # IDENTIFY only reads: nothing is sent to the model store yet
-        except Exception:
-            self._disconnect()
-            raise
+        board = self._connect(port)   # IDENTIFY only reads: nothing is sent to the model store yet
         # The board's IDENTIFY answer (§5.1) is the truth: a USB-id guess cannot tell a CH340 Mega from an Uno.
         table_entry = board.info.board or board_key_for(port, self._guesses.get(port))
-        report = export_model(self.model, self.data, board=table_entry, capacity=board.info.capacity)
+        # calibrate on the training data, but skip the test-set accuracies export_model computes when given
+        # `data`: this widget shows neither, and they cost two full test-set passes per click
+        calibration = None if self.data is None else self.data.x_train
+        report = export_model(self.model, board=table_entry, capacity=board.info.capacity, calibration_x=calibration)
         self.last_report = report
         if not report.fits:  # say it before any model byte is sent (no UPLOAD_BEGIN)
             where = "the Simulated Uno" if port == SIMULATED else f"the {report.board.name} on {port}"

@@ -21,7 +21,7 @@ import torch
 import ipywidgets as widgets
 
 from bingo_kit.errors import KitError
-from bingo_kit.training import Callback, steps_per_run
+from bingo_kit.training import Callback, accuracy, steps_per_run
 from bingo_kit.widgets.common import KitWidget, StatusLine, canvas_png, figure_png, new_figure
 
 HISTOGRAM_BINS = np.linspace(0.0, 1.0, 41)
@@ -207,8 +207,7 @@ class _Watcher(Callback):
 
     def on_step(self, state) -> None:
         def step():
-            with torch.no_grad():
-                correct = (state.model(state.x).argmax(dim=1) == state.y).float().mean().item()
+            correct = accuracy(state.model, state.x, state.y)
             panel = self.panel
             panel.running = correct if panel.running is None else SMOOTHING * panel.running + (1 - SMOOTHING) * correct
             panel.steps.append(state.step)
