@@ -90,11 +90,9 @@ static void reply_status(uint8_t command, uint8_t status) {
 }
 
 // ---- model persistence (§3) ----------------------------------------------------------------------------
-static uint16_t eeprom_u16(int address) { return EEPROM.read(address) | ((uint16_t)EEPROM.read(address + 1) << 8); }
-static void eeprom_put_u16(int address, uint16_t v) {
-  EEPROM.update(address, v & 0xFF);
-  EEPROM.update(address + 1, v >> 8);
-}
+// EEPROM.get/put: little-endian on AVR, and put() writes only the bytes that change (update()).
+static uint16_t eeprom_u16(int address) { uint16_t value; return EEPROM.get(address, value); }
+static void eeprom_put_u16(int address, uint16_t value) { EEPROM.put(address, value); }
 
 // Boot, and every upload that does not end in a good COMMIT: make the EEPROM model active again, or none.
 static void load_model_from_eeprom() {
