@@ -18,12 +18,15 @@ import copy
 import statistics
 import time
 
-WIRE_BYTES_PER_SECOND = 11_520       # 115 200 baud, 10 bits per byte
-EEPROM_SECONDS_PER_BYTE = 0.0034     # ATmega328P datasheet: 3.3 ms per EEPROM byte write (+ margin)
-CPU_HZ = 16_000_000
+from bingo_kit.boards import EEPROM_RECORD_OVERHEAD
+from bingo_kit.flash import BAUD_RATE, MAX_REQUEST_PAYLOAD as CHUNK  # PROTOCOL.md §4.1: request = 3 + chunk + 2
+from bingo_kit.simulator import CPU_HZ, EEPROM_WRITE_US
+
+WIRE_BYTES_PER_SECOND = BAUD_RATE // 10   # 11 520: 10 bits per byte
+# the floor uses the write time the runner is started with (realistic_eeprom=True), not a copy of it
+EEPROM_SECONDS_PER_BYTE = EEPROM_WRITE_US / 1e6
 GOAL_THROUGHPUT, GOAL_CYCLES = 0.80, 16_000
 ACTUAL_BAUD = 117_647                # what UBRR=16 with U2X gives at 16 MHz for "115 200"
-CHUNK = 59                           # PROTOCOL.md §4.1: request = 3 + payload + 2 bytes; chunk answer = 8 bytes
 
 
 def _trained_model(data):
@@ -54,29 +57,21 @@ def _pruned_to_size(model, data, low: int, high: int):
     raise RuntimeError(f"no pruning level gives a blob of {low}..{high} bytes")
 
 
-def sim_cycles(simulator) -> int:
-    """The runner's cycle counter; a clear stop (not a TypeError later) if the runner cannot report it."""
-    cycles = simulator.cycles()
-    if cycles is None:
-        raise SystemExit("The simulated board did not report its cycle counter (the runner stopped, or it is too "
-                         f"busy to answer within 1 s). Runner: {simulator!r}. Close other programs and run again.")
-    return cycles
-
-
 def measure_pacing(simulator, seconds: float = 1.0) -> float:
     """Simulated seconds per wall second while the board idles (1.00 = paced exactly to the wall clock)."""
-    c0, w0 = sim_cycles(simulator), time.perf_counter()
+    c0, w0 = simulator.cycles(), time.perf_counter()
     time.sleep(seconds)
-    c1, w1 = sim_cycles(simulator), time.perf_counter()
+    c1, w1 = simulator.cycles(), time.perf_counter()
     return (c1 - c0) / CPU_HZ / (w1 - w0)
 
 
 def _record(blob: bytes) -> bytes:
     """The EEPROM image of a blob (PROTOCOL.md §3): u16 length, u16 CRC, blob."""
-    import binascii
     import struct
 
-    return struct.pack("<HH", len(blob), binascii.crc_hqx(blob, 0xFFFF)) + blob
+    from bingo_kit.export import crc16
+
+    return struct.pack("<HH", len(blob), crc16(blob)) + blob
 
 
 def _eeprom_writes(old_image: bytes, blob: bytes) -> int:
@@ -94,28 +89,22 @@ def measure_upload(board, simulator, blob: bytes) -> dict:
     marks = {}
 
     def on_progress(sent, total):
-        if sent == min(59, total) or sent == total:  # first and last chunk answered
-            marks.setdefault("first" if sent < total else "last", (sim_cycles(simulator), time.perf_counter(), sent))
+        if sent == min(CHUNK, total) or sent == total:  # first and last chunk answered
+            marks.setdefault("first" if sent < total else "last", (simulator.cycles(), time.perf_counter(), sent))
 
-    started_cycles, started_wall = sim_cycles(simulator), time.perf_counter()
-    result = board.upload(blob, progress=False, on_progress=on_progress)
-    ended_cycles, ended_wall = sim_cycles(simulator), time.perf_counter()
+    board.upload(blob, progress=False, on_progress=on_progress)
     (c0, w0, s0), (c1, w1, s1) = marks["first"], marks["last"]
     payload = s1 - s0
     # The chunks timed (all but the first) on the wire: each request and its 8-byte answer, 10 bits a byte.
     chunks = [min(CHUNK, s1 - offset) for offset in range(s0, s1, CHUNK)]
     wire_s = sum((3 + n + 2 + 8) * 10 / ACTUAL_BAUD for n in chunks)
     return {
-        "bytes": len(blob),
         "sim_fraction": payload / ((c1 - c0) / CPU_HZ) / WIRE_BYTES_PER_SECOND,
         "cap_fraction": payload / wire_s / WIRE_BYTES_PER_SECOND,
         # board time per chunk beyond its wire time: host + runner + sketch turn-around (plus, once, the
         # ~0.5 ms the first mark's cycle-counter read keeps the host from sending the next chunk)
         "turnaround_us": ((c1 - c0) / CPU_HZ - wire_s) / len(chunks) * 1e6,
         "wall_fraction": payload / (w1 - w0) / WIRE_BYTES_PER_SECOND,
-        "whole_upload_sim_s": (ended_cycles - started_cycles) / CPU_HZ,
-        "whole_upload_wall_s": ended_wall - started_wall,
-        "eeprom_ms": result.eeprom_ms,
     }
 
 
@@ -172,17 +161,17 @@ def main() -> None:
         board.upload(pruned_blob, progress=False)  # another model first, so the timed upload rewrites EEPROM
         time.sleep(0.2)  # the runner saves its EEPROM file within 50 ms of a change
         changed = _eeprom_writes(simulator.eeprom_path.read_bytes(), blob_1k)
-        new_record = _record(blob_1k)
-        c0, w0 = sim_cycles(simulator), time.perf_counter()
+        c0, w0 = simulator.cycles(), time.perf_counter()
         result = board.upload(blob_1k, progress=False)
         board.predict(inputs[0])
-        c1, w1 = sim_cycles(simulator), time.perf_counter()
+        c1, w1 = simulator.cycles(), time.perf_counter()
         wire_s = len(blob_1k) / WIRE_BYTES_PER_SECOND
         eeprom_s = changed * EEPROM_SECONDS_PER_BYTE
         floor_s = wire_s + eeprom_s
         sim_s, wall_s = (c1 - c0) / CPU_HZ, w1 - w0
         print(f"\n2. flash -> first prediction answered, {len(blob_1k)}-byte model over another one "
-              f"({changed} EEPROM byte writes for its {len(new_record)}-byte record; 3.4 ms each in this run):")
+              f"({changed} EEPROM byte writes for its {len(blob_1k) + EEPROM_RECORD_OVERHEAD}-byte record; "
+              f"{EEPROM_WRITE_US / 1000:.1f} ms each in this run):")
         print(f"   simulated board time {sim_s * 1000:.0f} ms, wall time {wall_s * 1000:.0f} ms; physical floor "
               f"{floor_s * 1000:.0f} ms (wire {wire_s * 1000:.0f} ms + {changed} EEPROM writes {eeprom_s * 1000:.0f} ms)")
         print(f"   ratio to the floor: {sim_s / floor_s:.2f} (sim), {wall_s / floor_s:.2f} (wall); "

@@ -646,8 +646,6 @@ _PACKAGES = (("torch", "torch"), ("numpy", "numpy"), ("pyserial", "serial"), ("t
 
 def diagnose(check_simulator: bool = True) -> list[Check]:
     """What `bingo-kit doctor` prints: Python and packages, AVR tools, simavr, ports, the simulated Uno."""
-    import shutil
-    import subprocess
     import sys
     from importlib import metadata
 
@@ -659,17 +657,16 @@ def diagnose(check_simulator: bool = True) -> list[Check]:
             checks.append(Check(dist, False, f"missing: pip install {dist}"))
     from bingo_kit import simulator
 
-    avr_gcc = shutil.which("avr-gcc")
-    version = (subprocess.run([avr_gcc, "-dumpversion"], capture_output=True, text=True).stdout.strip()
-               if avr_gcc else "")
-    checks.append(Check("avr-gcc", bool(avr_gcc), f"{avr_gcc} {version}" if avr_gcc
-                        else f"missing: sudo apt-get install {simulator.FIRMWARE_PACKAGES}", essential=False))
-    core = simulator.ARDUINO_AVR / "cores" / "arduino" / "Arduino.h"
-    checks.append(Check("arduino core", core.exists(), str(core.parent) if core.exists()
-                        else f"missing: sudo apt-get install {simulator.FIRMWARE_PACKAGES}", essential=False))
-    headers = simulator.SIMAVR_INCLUDE / "sim_avr.h"
-    checks.append(Check("simavr", headers.exists(), str(headers.parent) if headers.exists()
-                        else f"missing: sudo apt-get install {simulator.SIMULATOR_PACKAGES}", essential=False))
+    # the simulator's own checks: the doctor says "ok" exactly when the simulator would build and start
+    for name, check_tools, detail in (
+        ("AVR toolchain", simulator.check_firmware_tools, simulator.toolchain_versions),
+        ("simavr", simulator.check_runner_tools, lambda: str(simulator.SIMAVR_INCLUDE)),
+    ):
+        try:
+            check_tools()
+            checks.append(Check(name, True, detail(), essential=False))
+        except simulator.SimulatorUnavailableError as error:
+            checks.append(Check(name, False, str(error), essential=False))
     ports = list_ports()
     arduinos = [f"{p.device} ({p.board_guess})" for p in ports if p.is_arduino]
     checks.append(Check("ports", True, ", ".join(arduinos) if arduinos

@@ -20,6 +20,7 @@ import time
 import weakref
 from pathlib import Path
 
+from bingo_kit.boards import BOARDS
 from bingo_kit.errors import KitError
 from bingo_kit.paths import cache_dir
 
@@ -30,7 +31,6 @@ BUILD_DIR = Path(os.environ.get("BINGO_KIT_BUILD_DIR") or HARDWARE_DIR / "build"
 ARDUINO_AVR = Path(os.environ.get("ARDUINO_AVR", "/usr/share/arduino/hardware/arduino/avr"))
 SIMAVR_INCLUDE = Path("/usr/include/simavr")
 CPU_HZ = 16_000_000
-BOARD_MCUS = {"uno": "atmega328p", "nano": "atmega328p", "mega": "atmega2560"}
 
 FIRMWARE_PACKAGES = "gcc-avr avr-libc arduino-core-avr"
 SIMULATOR_PACKAGES = "simavr libsimavr-dev libsimavrparts1"
@@ -59,7 +59,7 @@ def _missing(packages: str, what: str) -> SimulatorUnavailableError:
         f"sudo apt-get install {packages}   (or run `make test`, which installs them).")
 
 
-def _check_firmware_tools() -> None:
+def check_firmware_tools() -> None:
     if not (shutil.which("avr-g++") and shutil.which("avr-gcc")):
         raise _missing(FIRMWARE_PACKAGES, "the AVR compiler (avr-gcc)")
     if not (ARDUINO_AVR / "cores" / "arduino" / "Arduino.h").exists():
@@ -68,8 +68,8 @@ def _check_firmware_tools() -> None:
         raise _missing("make", "make")
 
 
-def _check_runner_tools() -> None:
-    if not (SIMAVR_INCLUDE / "sim_avr.h").exists() or not (SIMAVR_INCLUDE / "parts" / "uart_pty.h").exists():
+def check_runner_tools() -> None:
+    if not (SIMAVR_INCLUDE / "sim_avr.h").exists():
         raise _missing(SIMULATOR_PACKAGES, "simavr and its headers")
     if not (shutil.which("cc") or shutil.which("gcc")):
         raise _missing("gcc", "a C compiler")
@@ -86,7 +86,7 @@ def _source_hash(paths: list[Path], *extra: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _toolchain_versions() -> str:
+def toolchain_versions() -> str:
     """avr-gcc's version and the Arduino core's (platform.txt): upgrading either must rebuild the sketch."""
     gcc = subprocess.run(["avr-gcc", "-dumpversion"], capture_output=True, text=True).stdout.strip()
     core = "unknown"
@@ -148,17 +148,17 @@ def _build_once(target: Path, make_args: list[str]) -> Path:
 
 def build_firmware(board: str = "uno") -> Path:
     """The sketch compiled for `board` ("uno", "nano", "mega") as an ELF; rebuilt only when sources change."""
-    if board not in BOARD_MCUS:
-        raise SimulatorUnavailableError(f"No firmware build for board {board!r}; choose one of {', '.join(BOARD_MCUS)}.")
-    _check_firmware_tools()
+    if board not in BOARDS:
+        raise SimulatorUnavailableError(f"No firmware build for board {board!r}; choose one of {', '.join(BOARDS)}.")
+    check_firmware_tools()
     sources = [p for p in SKETCH_DIR.iterdir() if p.suffix in (".ino", ".h", ".cpp", ".c")]
-    key = _source_hash(sources + [HARDWARE_DIR / "Makefile"], board, _toolchain_versions())
+    key = _source_hash(sources + [HARDWARE_DIR / "Makefile"], board, toolchain_versions())
     return _build_once(BUILD_DIR / f"fw-{board}-{key}" / "bingo_receiver.elf", ["firmware", f"BOARD={board}"])
 
 
 def build_runner() -> Path:
     """The simavr runner (hardware/sim/bingo_sim.c), compiled once per source version."""
-    _check_runner_tools()
+    check_runner_tools()
     key = _source_hash([RUNNER_SOURCE, HARDWARE_DIR / "Makefile"])
     return _build_once(BUILD_DIR / f"sim-{key}" / "bingo_sim", ["runner"])
 
@@ -228,7 +228,7 @@ class SimulatedBoard:
         self._lock_eeprom()
         with open(self._log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(runner), str(elf), "--mcu", BOARD_MCUS[self.board], "--freq", str(CPU_HZ),
+                [str(runner), str(elf), "--mcu", BOARDS[self.board].mcu.lower(), "--freq", str(CPU_HZ),
                  "--eeprom", str(self.eeprom_path), "--status", str(self._status_path),
                  "--eeprom-write-us", str(EEPROM_WRITE_US if self.realistic_eeprom else 0)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -293,7 +293,9 @@ class SimulatedBoard:
         return self.start()
 
     def cycles(self) -> int | None:
-        """The simulated CPU cycle counter (16 per microsecond of board time), or None if not running."""
+        """The simulated CPU cycle counter (16 per microsecond of board time), or None if not running.
+
+        Raises SimulatorUnavailableError if the running runner does not report it within 1 s."""
         if not self.running:
             return None
         before = self._read_status()
@@ -304,7 +306,9 @@ class SimulatedBoard:
             if status and (not before or status[0] > before[0]):
                 return status[1]
             time.sleep(0.0005)
-        return None
+        raise SimulatorUnavailableError(
+            f"The simulated board did not report its cycle counter within 1 s ({self!r}): the computer is too "
+            "busy, or the runner is stuck. Close other programs and try again.")
 
     def _read_status(self) -> tuple[int, int] | None:
         try:

@@ -61,9 +61,9 @@ def test_parallel_builds_share_one_result(tmp_path):
 
 
 def test_build_key_includes_the_toolchain_versions():
-    from bingo_kit.simulator import _toolchain_versions
+    from bingo_kit.simulator import toolchain_versions
 
     _build("uno")
-    versions = _toolchain_versions()
+    versions = toolchain_versions()
     gcc = subprocess.run(["avr-gcc", "-dumpversion"], capture_output=True, text=True).stdout.strip()
     assert f"avr-gcc {gcc}" in versions and "arduino core unknown" not in versions
