@@ -13,9 +13,14 @@ from __future__ import annotations
 import copy
 
 import pytest
+import torch
 
 from firmware_helpers import RawLink, start_simulator
 
+
+# One torch thread for the whole test process (the kit's own training already uses one): two busy-waiting
+# threads per xdist worker on a 2-core machine slow everything down, and every module then runs alike.
+torch.set_num_threads(1)
 
 # --- fixtures ---------------------------------------------------------------------------------------
 
@@ -71,6 +76,19 @@ def pruned_blob(pruned_q):
 
     blob = encode_blob(pruned_q)
     assert len(blob) <= 1020
+    return blob
+
+
+@pytest.fixture(scope="session")
+def other_blob(trained_mlp, digits, pruned_blob):
+    """A second valid model that fits the Uno and differs from pruned_blob (pruned 80 % by magnitude)."""
+    from bingo_kit.export import encode_blob, quantize
+    from bingo_kit.pruning import prune_fraction
+
+    model = copy.deepcopy(trained_mlp)
+    prune_fraction(model, 0.8, method="magnitude")
+    blob = encode_blob(quantize(model, digits.x_train))
+    assert blob != pruned_blob
     return blob
 
 

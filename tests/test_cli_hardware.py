@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from bingo_kit.data import load_dataset
 from bingo_kit.flash import connect
@@ -27,7 +26,6 @@ CLI = [sys.executable, "-m", "bingo_kit.cli"]
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
     """model.pt files as `bingo-kit train -o` writes them (models.save_model): dense, and pruned to 60 %."""
-    torch.set_num_threads(1)
     folder = tmp_path_factory.mktemp("models")
     data = load_dataset("digits")
     model = make_mlp((64, 16, 10), seed=0)

@@ -31,7 +31,6 @@ def dense_model(trained_mlp):
 
 @pytest.fixture(scope="module")
 def pruned_model(trained_mlp, digits):
-    torch.set_num_threads(1)
     model = copy.deepcopy(trained_mlp)
     prune_fraction(model, 0.6, method="magnitude")
     train(model, digits, epochs=10, seed=1, progress=False)   # fine-tune the survivors
@@ -163,7 +162,7 @@ def test_quantize_refuses_models_too_wide_for_the_format():
         quantize(model, torch.rand(5, 784))
 
 
-def test_calibration_data_must_match_the_model(digits):
+def test_calibration_data_must_match_the_model():
     with pytest.raises(BlobError, match="takes 64 inputs.*downsample=True"):
         quantize(make_mlp((64, 16, 10)), torch.rand(5, 784))
 

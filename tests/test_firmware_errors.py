@@ -90,16 +90,16 @@ def test_unknown_command(flashed):
 
 # --- uploads (§5.2) --------------------------------------------------------------------------------
 
-def test_wrong_checksum_is_rejected(flashed, trained_mlp, digits):
+def test_wrong_checksum_is_rejected(flashed, other_blob):
     link, still_predicts_identically = flashed
-    other = _other_blob(trained_mlp, digits)
+    other = other_blob
     assert link.upload(other, crc=crc16(other) ^ 0x0101) == E_CHECKSUM
     still_predicts_identically()
 
 
-def test_damaged_byte_in_transit_is_rejected(flashed, trained_mlp, digits):
+def test_damaged_byte_in_transit_is_rejected(flashed, other_blob):
     link, still_predicts_identically = flashed
-    other = bytearray(_other_blob(trained_mlp, digits))
+    other = bytearray(other_blob)
     announced = crc16(other)
     other[100] ^= 0x10  # the board receives a different byte than the host's CRC covers
     assert link.upload(bytes(other), crc=announced) == E_CHECKSUM
@@ -142,7 +142,7 @@ def test_inconsistent_structure(flashed, pruned_blob, damage):
     still_predicts_identically()
 
 
-def test_layer_wider_than_the_board(flashed, digits):
+def test_layer_wider_than_the_board(flashed):
     link, still_predicts_identically = flashed
     wide = _tiny_model_blob((64, 70, 10))  # 70 hidden units > the Uno's 64-wide buffers
     assert len(wide) <= 1020
@@ -171,9 +171,9 @@ def test_oversize_model_through_the_host(simulated_board, trained_mlp, digits):
 
 
 @pytest.mark.parametrize("how", ["abort", "other_command", "idle_timeout"])
-def test_upload_abandoned_half_way(flashed, simulated_board, trained_mlp, digits, how):
+def test_upload_abandoned_half_way(flashed, simulated_board, other_blob, how):
     link, still_predicts_identically = flashed
-    other = _other_blob(trained_mlp, digits)
+    other = other_blob
     assert link.begin(other)[0] == OK
     link.send_chunks(other[: len(other) // 2])
     assert link.identify()["uploading"]  # IDENTIFY looks without ending the upload
@@ -218,7 +218,7 @@ def test_chunk_or_commit_without_begin(flashed, pruned_blob):
     still_predicts_identically()
 
 
-def test_bad_predict_lengths(flashed, digit_bytes):
+def test_bad_predict_lengths(flashed):
     link, still_predicts_identically = flashed
     assert link.request(PREDICT, b"")[0] == E_BAD_LENGTH
     assert link.request(PREDICT, b"\x00")[0] == E_BAD_LENGTH  # an offset but no bytes
@@ -231,14 +231,14 @@ def test_predict_without_a_model(raw_link, digit_bytes):
     assert raw_link.request(IDENTIFY)[0] == OK
 
 
-def test_a_good_upload_after_all_that_replaces_the_model(flashed, trained_mlp, digits, digit_bytes):
+def test_a_good_upload_after_all_that_replaces_the_model(flashed, other_blob, digit_bytes):
     from bingo_kit.export import decode_blob
 
     link, _ = flashed
     link.send_raw(b"\xa5\x43\x05garbage")
     time.sleep(0.1)
     link.drain()
-    other = _other_blob(trained_mlp, digits)
+    other = other_blob
     assert link.upload(other) == OK
     expected = decode_blob(other).logits(digit_bytes[:PROBES])
     for x, logits in zip(digit_bytes[:PROBES], expected):
@@ -246,18 +246,6 @@ def test_a_good_upload_after_all_that_replaces_the_model(flashed, trained_mlp, d
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-
-def _other_blob(trained_mlp, digits) -> bytes:
-    """A second valid model that fits the Uno and differs from pruned_blob (more heavily pruned)."""
-    import copy
-
-    from bingo_kit.export import encode_blob, quantize
-    from bingo_kit.pruning import prune_fraction
-
-    model = copy.deepcopy(trained_mlp)
-    prune_fraction(model, 0.8, method="magnitude")
-    return encode_blob(quantize(model, digits.x_train))
-
 
 def _second_record_offset(blob: bytes) -> int:
     from bingo_kit.export import decode_blob

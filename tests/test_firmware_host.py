@@ -30,20 +30,12 @@ def test_simulator_killed_mid_upload_raises_within_two_seconds(simulated_board, 
         board.close()
 
 
-def test_kill_mid_upload_keeps_the_previous_model(simulated_board, pruned_q, pruned_blob, trained_mlp, digits,
-                                                  digit_bytes):
-    import copy
-
-    from bingo_kit.export import encode_blob, quantize
+def test_kill_mid_upload_keeps_the_previous_model(simulated_board, pruned_q, pruned_blob, other_blob, digit_bytes):
     from bingo_kit.flash import BingoBoard, BoardDisconnectedError
-    from bingo_kit.pruning import prune_fraction
 
     with BingoBoard(simulated_board.port) as board:
         board.upload(pruned_blob, progress=False)
     time.sleep(0.2)  # the runner writes its EEPROM file within 50 ms of a change
-    other = copy.deepcopy(trained_mlp)
-    prune_fraction(other, 0.8)
-    other_blob = encode_blob(quantize(other, digits.x_train))
 
     board = BingoBoard(simulated_board.port)
     try:

@@ -165,13 +165,6 @@ def test_setup_report_finds_installed_packages(module):
 
 # --- the lesson glue that touches the library ---------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def digits():
-    from bingo_kit.data import load_dataset
-
-    return load_dataset("digits")
-
-
 @pytest.fixture
 def headless_plots(monkeypatch):
     import matplotlib

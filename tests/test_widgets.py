@@ -31,7 +31,6 @@ PNG_MAGIC = b"\x89PNG"
 def trained(digits):
     from bingo_kit.bingo import train_with_bingo
 
-    torch.set_num_threads(1)
     model = make_mlp((64, 16, 10), seed=0)
     _, scores = train_with_bingo(model, digits, epochs=12, progress=False)
     return model, scores
@@ -108,7 +107,7 @@ def test_fit_gauge_turns_green_when_the_export_fits_the_board(model, digits):
     assert slider.fit_gauge.value == slider.size and slider.fit_gauge.style.bar_color == "#2e7d32"
     assert export_model(model, digits, board="uno").fits  # the gauge agrees with the real exporter
     slider.board.value = "mega"
-    assert slider.capacity == 4092 and f"/ 4092 bytes" in slider.fit_text.value
+    assert slider.capacity == 4092 and "/ 4092 bytes" in slider.fit_text.value
 
 
 def test_method_dropdown_changes_which_weights_survive(model, digits, scores):
