@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from bingo_kit import lessons
+from bingo_kit.lessons import lottery_tickets, setup_check
 from bingo_kit.lessons import (ChallengeEntry, Feedback, ResultsTable, check_capacity, check_challenge,
                                check_float_bytes, check_index_list_bytes, check_inference_time,
                                check_kept_by_magnitude, check_race_winner, check_significance, check_verdict,
@@ -98,7 +99,7 @@ def test_hand_formula_is_the_one_bingo_kit_uses():
         ticket = scorer.draw_tickets()
         # flat indices of the weights it resets (repeats allowed): the whole first layer
         ticket = torch.arange(ticket.numel()).view_as(ticket) % 12
-        assert lessons._ticket_mask(ticket[0], model)[0].all() and not lessons._ticket_mask(ticket[0], model)[1].any()
+        assert lottery_tickets._ticket_mask(ticket[0], model)[0].all() and not lottery_tickets._ticket_mask(ticket[0], model)[1].any()
         before, after = scorer.score_step(x, y, tickets=ticket)
         expected = lessons.bingo_update(0.5, float(before), float(after[0]), rule)
         assert float(after[0]) < 1.0  # the reset really changed the answers
@@ -153,14 +154,14 @@ def test_setup_report_marks_missing_essentials(monkeypatch):
     report.items.append(lessons.SetupItem("torch", False, "missing"))
     assert not report.ready and "❌ torch" in repr(report)
     # a failing probe becomes a ❌ line with its message, never a crash
-    item = lessons._try("boom", lambda: (_ for _ in ()).throw(RuntimeError("install foo\nmore")))
+    item = setup_check._try("boom", lambda: (_ for _ in ()).throw(RuntimeError("install foo\nmore")))
     assert (item.ok, item.detail) == (False, "install foo")
-    assert lessons._check_package("no_such_module_xyz", "testing").ok is False
+    assert setup_check._check_package("no_such_module_xyz", "testing").ok is False
 
 
 @pytest.mark.parametrize("module", ["torch", "numpy"])
 def test_setup_report_finds_installed_packages(module):
-    assert lessons._check_package(module, "x").ok
+    assert setup_check._check_package(module, "x").ok
 
 
 # --- the lesson glue that touches the library ---------------------------------------------------------
@@ -246,7 +247,7 @@ def test_pictures_draw_and_leave_the_model_dense(digits, headless_plots):
 
 
 def test_live_accuracy_plot_draws_every_epoch(digits, monkeypatch):
-    import IPython.display
+    from bingo_kit.lessons import meet_the_network
 
     shown = []
 
@@ -258,7 +259,7 @@ def test_live_accuracy_plot_draws_every_epoch(digits, monkeypatch):
         shown.append(image)
         return Handle()
 
-    monkeypatch.setattr(IPython.display, "display", fake_display)
+    monkeypatch.setattr(meet_the_network, "display", fake_display)
     from bingo_kit.models import make_mlp
     from bingo_kit.training import train
 

@@ -1,0 +1,63 @@
+"""Lesson 4 — the race: the paper's Table 1 re-run, drawn and read.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from bingo_kit.lessons.feedback import (
+    EMPTY_ANSWER,
+    Feedback,
+    correct,
+    not_filled_in,
+    not_yet,
+)
+
+RACE_LABELS = {"dense": "dense", "bingo": "BINGO", "bingo_paper": "BINGO (printed formula)",
+               "magnitude": "magnitude", "random": "random", "imp": "IMP"}
+
+
+def plot_race(result) -> None:
+    """The race side by side: how much each method pruned at the floor, and how long it took."""
+    names = [name for name in result.methods if name != "dense"]
+    labels = [RACE_LABELS.get(name, name) for name in names]
+    colours = ["tab:green" if name.startswith("bingo") else "tab:purple" if name == "imp" else "tab:grey"
+               for name in names]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.barh(labels, [100 * result.methods[n].pruned_fraction for n in names], color=colours)
+    left.set_xlim(0, 100)
+    left.set_xlabel("weights pruned (%) — more is better")
+    left.set_title(f"pruned while staying above {result.floor:.1%}")
+    left.invert_yaxis()
+    right.barh(labels, [result.methods[n].seconds for n in names], color=colours)
+    right.set_xlabel("seconds (training + pruning) — less is better")
+    right.set_title("time on this laptop")
+    right.invert_yaxis()
+    right.set_yticklabels([])
+    plt.show()
+
+
+def race_column(result, column: str) -> dict[str, float]:
+    """One column of the race table for the pruning methods: {"bingo": ..., "imp": ..., ...}."""
+    return {name: getattr(r, column) for name, r in result.methods.items() if name != "dense"}
+
+
+def check_race_winner(answer, results: dict[str, float], *, question: str = "fastest") -> Feedback:
+    """Lesson 4: read the race table. `results` maps method -> the measured number for the question.
+
+    question "fastest": smallest number (seconds) wins; "most pruned": largest number (fraction) wins.
+    """
+    if not_filled_in(answer):
+        return EMPTY_ANSWER
+    if answer not in results:
+        return not_yet(f"Answer with one of {sorted(results)} (in quotes).")
+    pick = min if question == "fastest" else max
+    winner = pick(results, key=results.get)
+    if answer == winner or results[answer] == results[winner]:
+        verb = "was the fastest" if question == "fastest" else "pruned the most"
+        return correct(f"'{winner}' {verb} in our race ({_fmt_result(results[winner], question)}).")
+    return not_yet(f"'{answer}' got {_fmt_result(results[answer], question)}; look for the "
+                 f"{'smallest time' if question == 'fastest' else 'biggest pruned fraction'} in the table.")
+
+
+def _fmt_result(value: float, question: str) -> str:
+    return f"{value:.2f} s" if question == "fastest" else f"{value:.0%} pruned"
