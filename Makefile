@@ -1,7 +1,9 @@
 # bingo-kit: two commands do all the set-up.
-#   make lessons   -> .venv + packages, then JupyterLab on lessons/
-#                     (NO_BROWSER=1 or JUPYTER_ARGS=--no-browser for headless machines; JUPYTER_ARGS passes more)
-#   make test      -> the same, plus the system packages the tests need, then the whole suite
+#   make lessons        -> .venv + packages, the student workspace (classroom/), then JupyterLab on it
+#                          (NO_BROWSER=1 or JUPYTER_ARGS=--no-browser for headless machines; JUPYTER_ARGS passes more)
+#   make test           -> the same, plus the system packages the tests need, then the whole suite
+#   make check-lessons  -> the teacher's morning check: every lesson run by nbval, one line per lesson
+#   make build-lessons  -> (authors) regenerate lessons/ and the student copies from lessons/source/
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -11,11 +13,15 @@ SYSTEM_PACKAGES := gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsim
                    dataset-fashion-mnist chromium
 # Two workers; each notebook stays on one worker (nbval needs its cells in order).
 PYTEST_ARGS ?= -n 2 --dist loadfile
+# The student workspace: copies of the student lessons; a notebook a student changed is never overwritten.
+CLASSROOM ?= classroom
 
-.PHONY: help setup lessons test test-fast system-packages benchmarks clean
+.PHONY: help setup lessons classroom check-lessons build-lessons test test-fast system-packages benchmarks clean
 
 help:
-	@echo "make lessons    start JupyterLab on the lessons (NO_BROWSER=1 to not open a browser)"
+	@echo "make lessons        start JupyterLab on the student workspace (NO_BROWSER=1 to not open a browser)"
+	@echo "make classroom      only build the student workspace (CLASSROOM=DIR, default classroom/)"
+	@echo "make check-lessons  run every lesson as nbval does; one line per lesson (teachers, before class)"
 	@echo "make test       install everything and run unit, firmware, browser and notebook tests"
 	@echo "make benchmarks print the kit's speed and size ratios"
 
@@ -32,8 +38,18 @@ setup: $(VENV)/.installed
 # No display (a server, an SSH session) means no browser to open, even without NO_BROWSER=1.
 HEADLESS := $(if $(NO_BROWSER)$(filter --no-browser,$(JUPYTER_ARGS)),1,$(if $(DISPLAY)$(WAYLAND_DISPLAY),,1))
 lessons: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=lessons $(if $(HEADLESS),--no-browser) \
-	  $(if $(filter 0,$(shell id -u)),--allow-root) $(filter-out --no-browser,$(JUPYTER_ARGS))
+	$(VENV)/bin/bingo-kit lessons "$(CLASSROOM)" $(if $(HEADLESS),--no-browser) \
+	  $(foreach option,$(filter-out --no-browser,$(JUPYTER_ARGS)),--jupyter=$(option))
+
+classroom: setup
+	$(VENV)/bin/bingo-kit lessons "$(CLASSROOM)" --no-start
+
+# Teacher copies only (lessons/*.ipynb): checked outputs compared, then one line per lesson.
+check-lessons: setup
+	$(PY) -m pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env --lesson-summary -q lessons
+
+build-lessons: setup
+	$(PY) -m bingo_kit.classroom $(LESSONS)
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -48,7 +64,7 @@ system-packages:
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$missing
 
 test: setup system-packages
-	$(PY) -m pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env tests lessons
+	$(PY) -m pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env --lesson-summary tests lessons bingo_kit/student_lessons
 
 # Unit tests only: no simulator, no browser, no notebooks.
 test-fast: setup

@@ -20,6 +20,38 @@ os.environ["BINGO_KIT_CACHE"] = _WORKER_CACHE
 atexit.register(shutil.rmtree, _WORKER_CACHE, True)
 
 
+# Lesson sources have no outputs to check; their teacher copies (lessons/*.ipynb) are what nbval runs.
+collect_ignore_glob = ["lessons/source/*"]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--lesson-summary", action="store_true",
+                     help="end with one line per lesson notebook: passed or failed, and its time")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The teacher's morning check: one line per notebook, readable without scrolling through pytest's output."""
+    if not config.getoption("--lesson-summary"):
+        return
+    lessons: dict[str, list] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            path = getattr(report, "nodeid", "").split("::")[0]
+            if path.endswith(".ipynb") and getattr(report, "when", None) in ("setup", "call", "teardown"):
+                lessons.setdefault(path, []).append(report)
+    if not lessons:
+        return
+    terminalreporter.section("lessons")
+    for path in sorted(lessons):
+        reports = lessons[path]
+        failed = sum(1 for r in reports if r.failed)
+        seconds = sum(r.duration for r in reports)
+        verdict = "FAILED" if failed else "passed"
+        terminalreporter.write_line(f"{verdict:7} {seconds:6.1f} s  {path}" + (f"  ({failed} cell(s) failed)" if failed
+                                                                           else ""), red=bool(failed),
+                                    green=not failed)
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -3,11 +3,12 @@
     setup_check       lesson 0   is this laptop ready? room for a model on each board
     meet_the_network  lesson 1   digits, pixels, weights, a live accuracy curve
     pruning_by_hand   lesson 2   six weights pruned by hand, then a whole network
-    lottery_tickets   lesson 3   the fake pass, the significance formula, the evidence
-    the_race          lesson 4   the paper's Table 1 re-run
-    will_it_fit       lesson 5   float32, int8 and sparse bytes against a board
-    flash_it          lesson 6   laptop → board, and the board's cycle count
-    challenge         lesson 7   the best model that fits an Uno
+    lottery_tickets   lesson 3   the lottery ticket, the fake pass, the significance formula by hand
+    be_a_scientist    lesson 4   two formulas for one score: the evidence decides
+    the_race          lesson 5   the paper's Table 1 re-run
+    will_it_fit       lesson 6   float32, int8 and sparse bytes against a board
+    flash_it          lesson 7   laptop → board, and the board's cycle count
+    challenge         lesson 8   the best model that fits an Uno
     feedback                     the ✅ / 🤔 answers every check gives
     common                       start_lesson and what the pictures share
 
@@ -26,8 +27,9 @@ _HOME = {
                          "weight_count", "check_weight_count"),
     "pruning_by_hand": ("HAND_WEIGHTS", "show_hand_weights", "pruning_curve", "largest_by_magnitude",
                         "check_kept_by_magnitude", "check_pruned_fraction"),
-    "lottery_tickets": ("show_lottery_ticket", "show_fake_pass", "pruned_accuracy", "show_evidence", "bingo_update",
-                        "check_significance", "mirror_gap", "check_verdict"),
+    "lottery_tickets": ("show_lottery_ticket", "show_fake_pass", "bingo_update", "check_significance",
+                        "check_shared_weights"),
+    "be_a_scientist": ("pruned_accuracy", "show_evidence", "mirror_gap", "check_verdict"),
     "the_race": ("RACE_LABELS", "plot_race", "race_column", "check_race_winner"),
     "will_it_fit": ("show_sizes", "show_quantisation", "float_bytes", "check_float_bytes", "index_list_bytes",
                     "show_sparse_formats", "check_index_list_bytes"),

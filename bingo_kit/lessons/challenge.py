@@ -1,4 +1,4 @@
-"""Lesson 7 — the challenge: the best model that fits an Uno, entered in a class results table.
+"""Lesson 8 — the challenge: the best model that fits an Uno, entered in a class results table.
 """
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
+from bingo_kit.arguments import fraction as fraction_argument
+from bingo_kit.arguments import whole_number
 from bingo_kit.bingo import train_with_bingo
 from bingo_kit.boards import get_board
 from bingo_kit.errors import KitError
@@ -15,7 +17,7 @@ from bingo_kit.models import make_mlp
 from bingo_kit.pruning import prune_fraction
 from bingo_kit.training import train
 
-# The challenge in lesson 7: the whole model blob must fit in an Uno's EEPROM. That is 1 KB minus the 4-byte
+# The challenge in lesson 8: the whole model blob must fit in an Uno's EEPROM. That is 1 KB minus the 4-byte
 # record header (length + CRC): the board's own `model_capacity`, the number IDENTIFY reports and export checks.
 CHALLENGE_BOARD = "uno"
 
@@ -48,7 +50,10 @@ class ResultsTable:
     entries: list[ChallengeEntry] = field(default_factory=list)
 
     def add(self, entry: ChallengeEntry) -> ChallengeEntry:
-        self.entries.append(entry)
+        """Add an entry; one with the same name replaces the old one (re-running a cell adds no duplicate)."""
+        if not isinstance(entry, ChallengeEntry):
+            raise KitError("Add the entry that challenge_entry(...) gave you: table.add(entry).")
+        self.entries = [old for old in self.entries if old.name != entry.name] + [entry]
         return entry
 
     def ranked(self) -> list[ChallengeEntry]:
@@ -56,15 +61,14 @@ class ResultsTable:
 
     def plot(self) -> None:
         """Every entry as a dot: bytes across, int8 accuracy up; the 1 KB budget as a line."""
-
         fig, ax = plt.subplots(figsize=(6, 3.2))
         for entry in self.entries:
             ax.scatter(entry.size, 100 * entry.accuracy, color="tab:green" if entry.fits else "tab:red")
             ax.annotate(entry.name, (entry.size, 100 * entry.accuracy), textcoords="offset points", xytext=(4, 4),
-                        fontsize=8)
+                        fontsize=10)
         budget = challenge_budget()
         ax.axvline(budget, color="black", linestyle="--", linewidth=1)
-        ax.text(budget, ax.get_ylim()[0], f" Uno budget: {budget} bytes", fontsize=8, va="bottom")
+        ax.text(budget, ax.get_ylim()[0], f" Uno budget: {budget} bytes", fontsize=10, va="bottom")
         ax.set_xlabel("blob size (bytes)")
         ax.set_ylabel("int8 test accuracy (%)")
         ax.set_title("The challenge: up and to the left of the line")
@@ -82,14 +86,18 @@ class ResultsTable:
 
 def challenge_entry(name: str, data, *, hidden: int, method: str = "magnitude", fraction: float = 0.8,
                     epochs: int = 30, practice_epochs: int = 10, seed: int = 0) -> tuple[ChallengeEntry, object]:
-    """Lesson 7 in one call: train a 64-`hidden`-10 network (with BINGO scores if method is "bingo"), prune
+    """Lesson 8 in one call: train a 64-`hidden`-10 network (with BINGO scores if method is "bingo"), prune
     `fraction` of its weights with `method`, practise `practice_epochs` more epochs with the survivors, then
     export it for an Uno and measure the int8 accuracy. Returns (the table entry, the model)."""
-    if method not in CHALLENGE_METHODS:
-        raise KitError(f"method must be one of {', '.join(map(repr, CHALLENGE_METHODS))}; got {method!r}.")
-    if not 1 <= int(hidden) <= 255:
-        raise KitError(f"hidden must be a whole number from 1 to 255 (a board layer holds at most 255); got {hidden}.")
-    model = make_mlp((data.n_features, int(hidden), data.n_classes), seed=seed)
+    # every argument is checked before the minute of training, so a typo costs nothing
+    method = _challenge_method(method)
+    hidden = whole_number(hidden, "hidden", low=1, high=255, example="16")  # a board layer holds at most 255
+    fraction = fraction_argument(fraction)
+    epochs = whole_number(epochs, "epochs", low=1, high=500, example="30")
+    practice_epochs = whole_number(practice_epochs, "practice_epochs", low=0, high=500, example="10")
+    if not isinstance(name, str) or not name.strip():
+        raise KitError(f"Give your entry a name in quotes, like \"Ada\"; you wrote {name!r}.")
+    model = make_mlp((data.n_features, hidden, data.n_classes), seed=seed)
     scores = None
     if method == "bingo":
         _, scores = train_with_bingo(model, data, epochs=epochs, seed=seed, progress=False)
@@ -100,13 +108,23 @@ def challenge_entry(name: str, data, *, hidden: int, method: str = "magnitude", 
         # the survivors make up for the cut weights; pruned weights stay exactly zero (their masks stay)
         train(model, data, epochs=practice_epochs, seed=seed + 1, progress=False)
     report = export_model(model, data, board=CHALLENGE_BOARD)
-    entry = ChallengeEntry(name=name, hidden=int(hidden), method=method, fraction=float(fraction),
+    entry = ChallengeEntry(name=name, hidden=hidden, method=method, fraction=fraction,
                            size=report.size, accuracy=float(report.accuracy_int8))
     return entry, model
 
 
+def _challenge_method(method) -> str:
+    """The student's method name, matched leniently ("BINGO", " Magnitude ")."""
+    key = str(method).strip().lower() if isinstance(method, str) else None
+    if key not in CHALLENGE_METHODS:
+        raise KitError(f"method should be one of {', '.join(map(repr, CHALLENGE_METHODS))}; you wrote {method!r}.")
+    return key
+
+
 def check_challenge(entry: ChallengeEntry) -> Feedback:
-    """Lesson 7: does the entry fit on an Uno (1020 bytes of model), and how good is it?"""
+    """Lesson 8: does the entry fit on an Uno (1020 bytes of model), and how good is it?"""
+    if not isinstance(entry, ChallengeEntry):
+        return not_yet("Check the entry that challenge_entry(...) gave you: check_challenge(entry).")
     budget = challenge_budget()
     if entry.fits:
         return correct(f"{entry.size} bytes ≤ {budget}: it fits on an Uno! Put it in the table — then try "

@@ -1,4 +1,4 @@
-"""Lesson 6 — flash it: the journey of a model from laptop to board, and reading the board's cycle count.
+"""Lesson 7 — flash it: the journey of a model from laptop to board, and reading the board's cycle count.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ AVR_CLOCK_HZ = 16_000_000
 
 
 def show_flash_pipeline() -> None:
-    """The journey of a model in lesson 6: laptop → USB cable → board → EEPROM → a prediction."""
+    """The journey of a model in lesson 7: laptop → USB cable → board → EEPROM → a prediction."""
     steps = [("laptop", "train, prune,\nexport the blob", "tab:blue"),
              ("USB cable", "blob sent in\nsmall chunks", "tab:grey"),
              ("board", "checks length\nand checksum", "tab:green"),
@@ -21,7 +21,7 @@ def show_flash_pipeline() -> None:
     for x, (name, detail, colour) in enumerate(steps):
         ax.add_patch(plt.Rectangle((2 * x, 0), 1.5, 1, color=colour, alpha=0.25))
         ax.text(2 * x + 0.75, 0.68, name, ha="center", va="center", fontsize=10, weight="bold")
-        ax.text(2 * x + 0.75, 0.3, detail, ha="center", va="center", fontsize=7)
+        ax.text(2 * x + 0.75, 0.3, detail, ha="center", va="center", fontsize=10)
         if x < len(steps) - 1:
             ax.annotate("", xy=(2 * x + 2, 0.5), xytext=(2 * x + 1.5, 0.5),
                         arrowprops={"arrowstyle": "->", "linewidth": 1.5})
@@ -33,7 +33,7 @@ def show_flash_pipeline() -> None:
 
 
 def check_inference_time(answer_ms, cycles: int, clock_hz: int = AVR_CLOCK_HZ) -> Feedback:
-    """Lesson 6: turn the board's cycle count into milliseconds."""
+    """Lesson 7: turn the board's cycle count into milliseconds."""
     expected = cycles / clock_hz * 1000
     per_ms = clock_hz // 1000
     # the right-answer message has no cycle count in it: on a board, timer interrupts shift it a little

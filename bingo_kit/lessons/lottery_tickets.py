@@ -1,9 +1,8 @@
-"""Lesson 3 — lottery tickets and BINGO: the fake pass, the significance formula, and the evidence on which
-formula the paper meant.
+"""Lesson 3 — lottery tickets and BINGO: the lottery ticket, the fake pass, the significance formula by hand, and how
+little one fake pass can tell about a single weight.
 """
 from __future__ import annotations
 
-import copy
 import math
 from typing import Sequence
 
@@ -15,15 +14,9 @@ from bingo_kit import bingo
 from bingo_kit.bingo import BingoScorer
 from bingo_kit.lessons.common import as_numpy
 from bingo_kit.lessons.feedback import (
-    EMPTY_ANSWER,
     Feedback,
     check_number,
-    correct,
-    not_filled_in,
-    not_yet,
 )
-from bingo_kit.pruning import prune_fraction
-from bingo_kit.training import accuracy
 
 
 def show_lottery_ticket(sizes: Sequence[int] = (8, 6, 4), *, keep: float = 0.25, seed: int = 0) -> None:
@@ -40,22 +33,20 @@ def show_lottery_ticket(sizes: Sequence[int] = (8, 6, 4), *, keep: float = 0.25,
                           linewidth=1.6 if winner else 0.6, zorder=2 if winner else 1)
     for i, ys in enumerate(positions):
         left.scatter([i] * len(ys), ys, s=30, color="tab:blue", zorder=3)
-    left.set_title("a big network hides a winning ticket (orange)", fontsize=9)
+    left.set_title("a big network hides a winning ticket (orange)", fontsize=11)
     left.axis("off")
     right.axis("off")
     right.text(0.5, 0.75, r"$S_{new} = \dfrac{S_{old} + \dfrac{|A_b - A_a|}{A_b}}{2}$", ha="center", va="center",
                fontsize=15)
     right.text(0.5, 0.3, "A_b: accuracy before the fake reset\nA_a: accuracy after it\n"
-               "big drop → the weights in the ticket mattered", ha="center", va="center", fontsize=9)
-    right.set_title("every weight's significance score S (starts at 0.5)", fontsize=9)
+               "big drop → the weights in the ticket mattered", ha="center", va="center", fontsize=11)
+    right.set_title("every weight's significance score S (starts at 0.5)", fontsize=11)
     plt.show()
 
 
 def show_fake_pass(model, data, *, p: float = 0.2, seed: int = 0) -> tuple[float, float]:
     """One BINGO fake pass on the trained model: draw a ticket, reset it, measure. Shows the ticket (which
     first-layer weights were reset) and the accuracy before and after. Returns (A_b, A_a)."""
-
-
     # accuracy on a batch, said explicitly: the picture's bars are labelled "accuracy", whatever the defaults become
     scorer = BingoScorer(model, p=p, seed=seed, metric="accuracy", probe="batch")
     tickets = scorer.draw_tickets()
@@ -74,16 +65,6 @@ def show_fake_pass(model, data, *, p: float = 0.2, seed: int = 0) -> tuple[float
     return before, after
 
 
-def pruned_accuracy(model, data, fraction: float, *, method: str = "bingo", scores=None, seed: int = 0) -> float:
-    """Test accuracy of a copy of `model` with `fraction` of its weights cut by `method` (the model itself
-    stays as it is). With BINGO scores, the weights with the lowest scores are cut."""
-
-
-    pruned = copy.deepcopy(model)
-    prune_fraction(pruned, fraction, method=method, scores=scores, seed=seed)
-    return accuracy(pruned, data.x_test, data.y_test)
-
-
 def _ticket_mask(ticket, model) -> list:
     """One ticket (flat indices of the weights it resets, as the scorer draws them) as a bool mask per layer."""
     shapes = [tuple(layer.weight.shape) for _, layer in model.weight_layers()]
@@ -95,20 +76,6 @@ def _ticket_mask(ticket, model) -> list:
         masks.append(flat[offset: offset + size].view(shape))
         offset += size
     return masks
-
-
-def show_evidence(evidence: dict[str, float], *, title: str) -> None:
-    """Bars: test accuracy left after pruning with each rule's scores (and any baselines)."""
-    fig, ax = plt.subplots(figsize=(5, 2.8))
-    names = list(evidence)
-    bars = ax.bar(names, [100 * evidence[n] for n in names],
-                  color=["tab:green", "tab:red", "tab:grey", "tab:blue"][: len(names)])
-    for bar, name in zip(bars, names):
-        ax.text(bar.get_x() + bar.get_width() / 2, 100 * evidence[name] + 2, f"{evidence[name]:.0%}", ha="center")
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
-    plt.show()
 
 
 def bingo_update(previous: float, accuracy_before: float, accuracy_after: float, rule: str = "prose") -> float:
@@ -138,31 +105,11 @@ def check_significance(answer, *, previous: float, before: float, after: float, 
              "Keep 3 decimals.")
 
 
-def mirror_gap(prose_scores: dict, paper_scores: dict) -> float:
-    """The largest |S_paper - (1 - S_prose)| over all weights. With the same seed both runs train the same
-    network and draw the same tickets, and each paper update is 1 minus the prose one, so from the common start
-    of 0.5 the paper scores are the prose scores mirrored: this is 0 up to float rounding."""
-    return max(float((paper_scores[name] - (1 - prose_scores[name])).abs().max()) for name in prose_scores)
-
-
-def check_verdict(verdict, evidence: dict[str, float]) -> Feedback:
-    """Lesson 3 "be a scientist": which rule did the paper mean? The evidence decides, not the paper.
-
-    `evidence` maps each rule ("paper", "prose") to what the class measured for it — the accuracy left
-    after pruning the same fraction with that rule's scores. A rule whose scores keep the network working
-    is the one that measures significance.
-    """
-    if not_filled_in(verdict):
-        return EMPTY_ANSWER
-    rules = sorted(evidence)
-    if verdict not in evidence:
-        return not_yet(f"Answer with one of {rules} (in quotes).")
-    best = max(evidence, key=evidence.get)
-    other = min(evidence, key=evidence.get)
-    numbers = ", ".join(f"{rule}: {evidence[rule]:.1%}" for rule in rules)
-    if verdict == best:
-        return correct(f"That is what this experiment shows: cutting by the '{best}' rule's scores left the most "
-                      f"accuracy ({numbers}). One network and one seed is evidence, not proof — other seeds or datasets "
-                      "could test it further.")
-    return not_yet(f"Look at the evidence again ({numbers}): the network pruned with the '{other}' scores does "
-                 "worse. Which rule found the weights that matter?")
+def check_shared_weights(answer, *, p: float, weights: int) -> Feedback:
+    """Lesson 3: one fake pass resets about p × weights weights, and all of them share its one measured drop."""
+    expected = round(p * weights)
+    return check_number(
+        answer, expected, abs_tol=1,
+        right=f"{p:.0%} of {weights} ≈ {expected} weights share ONE number. BINGO can only tell them apart by "
+              "repeating the fake pass many times with different tickets.",
+        hint=f"Multiply the share of weights in a ticket ({p}) by the number of weights ({weights}).")

@@ -36,7 +36,7 @@ def show_pixels(image, shape=(8, 8)) -> None:
     left.axis("off")
     right.imshow(grid, cmap="gray_r", vmin=0, vmax=3)  # lighter, so the numbers stay readable
     for (row, col), value in _enumerate_grid(grid):
-        right.text(col, row, f"{value:.1f}".lstrip("0") if value else "0", ha="center", va="center", fontsize=8)
+        right.text(col, row, f"{value:.1f}".lstrip("0") if value else "0", ha="center", va="center", fontsize=10)
     right.set_title("what the network sees")
     right.axis("off")
     plt.show()
@@ -70,10 +70,10 @@ def draw_network(sizes: Sequence[int] = (64, 16, 10), *, max_drawn: int = 16, mo
     for i, ys in enumerate(positions):
         ax.scatter([i] * len(ys), ys, s=40, color="tab:orange", zorder=3)
         more = f" (showing {shown[i]})" if shown[i] < sizes[i] else ""
-        ax.text(i, 1.15, f"{sizes[i]} neurons{more}", ha="center", fontsize=9)
+        ax.text(i, 1.15, f"{sizes[i]} neurons{more}", ha="center", fontsize=11)
     labels = ["input: pixels"] + ["hidden"] * (len(sizes) - 2) + ["output: digits"]
     for i, label in enumerate(labels):
-        ax.text(i, -1.25, label, ha="center", fontsize=9)
+        ax.text(i, -1.25, label, ha="center", fontsize=11)
     ax.set_xlim(-0.5, len(sizes) - 0.5)
     ax.set_ylim(-1.4, 1.3)
     ax.axis("off")
@@ -98,8 +98,6 @@ def show_first_layer(model, shape=(8, 8), *, title: str = "What each hidden neur
 
 def live_accuracy_plot(epochs: int):
     """A training callback that redraws the accuracy curve after every epoch, in place in the notebook."""
-
-
     class LiveAccuracy(Callback):
         def __init__(self):
             self.accuracies: list[float] = []

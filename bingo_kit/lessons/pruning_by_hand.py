@@ -30,7 +30,7 @@ def show_hand_weights(weights: Sequence[float] = HAND_WEIGHTS) -> None:
     ax.bar(labels, weights, color=colours)
     ax.axhline(0, color="black", linewidth=0.8)
     for x, w in enumerate(weights):
-        ax.text(x, w + (0.04 if w > 0 else -0.1), f"{w:+.2f}", ha="center", fontsize=9)
+        ax.text(x, w + (0.04 if w > 0 else -0.1), f"{w:+.2f}", ha="center", fontsize=11)
     ax.set_ylim(-1.1, 1.1)
     ax.set_title("six weights of one neuron: which three would you keep?")
     plt.show()
@@ -47,9 +47,6 @@ def pruning_curve(model, data, *, methods: Sequence[str] = ("magnitude", "random
     method uses; `scores_by_method` gives each method its own set ({"prose": {...}, "paper": {...}}). The
     methods "prose" and "paper" prune like "bingo" with their own scores.
     """
-
-
-
     if scores is not None and scores_by_method is not None:
         raise KitError("Give either scores= (one set for every method) or scores_by_method=, not both.")
     curves: dict[str, list[float]] = {}

@@ -79,7 +79,7 @@ def _fashion_detail() -> str:
     from bingo_kit.data import load_dataset
 
     data = load_dataset("fashion-mnist", train_limit=10, test_limit=10)
-    return f"found ({data.image_shape[0]}×{data.image_shape[1]} images; only needed by an optional cell in lesson 4)"
+    return f"found ({data.image_shape[0]}×{data.image_shape[1]} images; only needed by an optional cell in lesson 5)"
 
 
 def setup_report(*, check_simulator: bool = True) -> SetupReport:
@@ -103,20 +103,23 @@ def setup_report(*, check_simulator: bool = True) -> SetupReport:
 
 
 def show_boards() -> None:
-    """How many bytes each board keeps when the power is off (its EEPROM: where the model lives)."""
+    """How many bytes each board keeps when the power is off: its whole EEPROM, where the model will live.
+
+    The picture shows the EEPROM, not the room for a model: the 4 bytes the board keeps for itself are
+    lesson 0's exercise."""
     import matplotlib.pyplot as plt
 
     from bingo_kit.boards import BOARDS
 
-    fig, ax = plt.subplots(figsize=(6, 2.2))
+    fig, ax = plt.subplots(figsize=(6.5, 2.4))
     names = [board.name for board in BOARDS.values()]
     ax.barh(names, [board.eeprom_bytes for board in BOARDS.values()], color=["tab:blue", "tab:cyan", "tab:purple"])
     for y, board in enumerate(BOARDS.values()):
-        ax.text(board.eeprom_bytes, y, f" {board.eeprom_bytes} bytes", va="center", fontsize=9)
+        ax.text(board.eeprom_bytes, y, f" {board.eeprom_bytes} bytes", va="center", fontsize=11)
     ax.set_xlim(0, 5000)
     ax.invert_yaxis()
-    ax.set_xlabel("EEPROM: bytes that survive power-off")
-    ax.set_title("Room for a model on each board")
+    ax.set_xlabel("bytes that survive power-off (EEPROM)")
+    ax.set_title("Memory that survives power-off, on each board")
     plt.show()
 
 

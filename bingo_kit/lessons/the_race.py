@@ -1,4 +1,4 @@
-"""Lesson 4 — the race: the paper's Table 1 re-run, drawn and read.
+"""Lesson 5 — the race: the paper's Table 1 re-run, drawn and read.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def race_column(result, column: str) -> dict[str, float]:
 
 
 def check_race_winner(answer, results: dict[str, float], *, question: str = "fastest") -> Feedback:
-    """Lesson 4: read the race table. `results` maps method -> the measured number for the question.
+    """Lesson 5: read the race table. `results` maps method -> the measured number for the question.
 
     question "fastest": smallest number (seconds) wins; "most pruned": largest number (fraction) wins.
     """

@@ -1,4 +1,4 @@
-"""Lesson 5 — will it fit? Bytes of float32, int8 and sparse blobs against a board's room for a model.
+"""Lesson 6 — will it fit? Bytes of float32, int8 and sparse blobs against a board's room for a model.
 """
 from __future__ import annotations
 
@@ -20,37 +20,37 @@ def show_sizes(model, fractions: Sequence[float] = (0.0, 0.5, 0.8, 0.9), *, meth
                boards: Sequence[str] = ("uno", "mega")) -> list[tuple[float, int, int, int]]:
     """Bytes of the model at several pruning levels, in three forms (float32, int8 dense, int8 sparse blob),
     against the boards' room for a model. Puts the model back to dense. Returns the rows it drew."""
-
-
     rows = []
     for fraction in fractions:
         prune_fraction(model, fraction, method=method)
         sizes = model_sizes(model)
         rows.append((fraction, sizes.float_bytes, sizes.int8_dense_bytes, sizes.blob_bytes))
     remove_pruning(model)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     x = np.arange(len(rows))
-    for offset, column, label, colour in ((-0.27, 1, "float32", "tab:grey"), (0, 2, "int8, every weight stored",
-                                                                               "tab:orange"),
-                                          (0.27, 3, "int8, sparse blob", "tab:green")):
-        ax.bar(x + offset, [row[column] for row in rows], width=0.27, label=label, color=colour)
+    forms = ((-0.27, 1, "float32", "tab:grey"), (0, 2, "int8, every weight stored", "tab:orange"),
+             (0.27, 3, "int8 blob (sparse formats)", "tab:green"))
+    for offset, column, label, colour in forms:
+        bars = ax.bar(x + offset, [row[column] for row in rows], width=0.27, label=label, color=colour)
+        ax.bar_label(bars, fontsize=9, padding=2)  # the exact bytes: "1309" must not look like it fits
+    # the boards' lines go behind the bars, labelled outside the plot on the right, so no bar is hidden
     for key, style in zip(boards, ("--", ":")):
         board = get_board(key)
-        ax.axhline(board.model_capacity, color="black", linestyle=style, linewidth=1)
-        ax.text(-0.45, board.model_capacity, f"{board.name}: {board.model_capacity} B",
-                va="bottom", ha="left", fontsize=8, backgroundcolor="white")
+        ax.axhline(board.model_capacity, color="black", linestyle=style, linewidth=1.2, zorder=0)
+        ax.annotate(f"{board.name}: {board.model_capacity} B", (1, board.model_capacity),
+                    xycoords=("axes fraction", "data"), xytext=(6, 0), textcoords="offset points",
+                    va="center", fontsize=10, annotation_clip=False)
     ax.set_xticks(x, [f"{fraction:.0%} pruned" for fraction, *_ in rows])
     ax.set_ylabel("bytes")
+    ax.set_ylim(0, max(row[1] for row in rows) * 1.12)
     ax.set_title("How big is the model?")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    ax.legend(fontsize=10, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     plt.show()
     return rows
 
 
 def show_quantisation(model, layer: int = 0) -> None:
     """Every weight of one layer: its float value against the int8 step it is stored as."""
-
-
     weights = model.current_weights()[layer].detach().numpy().reshape(-1)
     stored, scale = quantize_weight(weights)
     stored = stored.astype(float)
@@ -60,13 +60,13 @@ def show_quantisation(model, layer: int = 0) -> None:
     left.step(np.arange(len(order)), stored[order] * scale, label="int8 (1 byte each)", linewidth=1)
     left.set_xlabel("weights, smallest to largest")
     left.set_ylabel("value")
-    left.legend(fontsize=8)
+    left.legend(fontsize=10)
     left.set_title(f"layer {layer + 1}: {len(weights)} weights")
     zoom = order[len(order) // 2 - 15: len(order) // 2 + 15]
     right.plot(weights[zoom], marker=".", label="float32")
     right.step(np.arange(len(zoom)), stored[zoom] * scale, where="mid", label="int8")
     right.set_title("zoom: int8 rounds to the nearest step")
-    right.legend(fontsize=8)
+    right.legend(fontsize=10)
     plt.show()
 
 
@@ -76,7 +76,7 @@ def float_bytes(sizes: Sequence[int]) -> int:
 
 
 def check_float_bytes(answer, sizes: Sequence[int] = (64, 16, 10)) -> Feedback:
-    """Lesson 5: how many bytes does the float32 model take?"""
+    """Lesson 6: how many bytes does the float32 model take?"""
     sizes = tuple(sizes)
     n_weights, n_biases = weight_count(sizes), sum(sizes[1:])
     return check_number(
@@ -113,18 +113,18 @@ def show_sparse_formats(row: Sequence[int] = (0, 0, 37, 0, 0, 0, -12, 0, 0, 0, 0
         width = 1.0 if name == "dense" else 1.6
         for x, (text, colour) in enumerate(cells):
             ax.add_patch(plt.Rectangle((x * width, -y), width * 0.95, 0.8, color=colour, alpha=0.6))
-            ax.text(x * width + width * 0.47, -y + 0.4, text, ha="center", va="center", fontsize=7)
-        ax.text(-0.3, -y + 0.4, f"{name}: {len(cells)} bytes", ha="right", va="center", fontsize=9)
+            ax.text(x * width + width * 0.47, -y + 0.4, text, ha="center", va="center", fontsize=10)
+        ax.text(-0.3, -y + 0.4, f"{name}: {len(cells)} bytes", ha="right", va="center", fontsize=11)
     ax.set_xlim(-4.5, len(row) + 0.5)
     ax.set_ylim(-len(layouts) + 0.7, 1.2)
     ax.axis("off")
     ax.set_title(f"one row of {len(row)} int8 weights, {len(kept)} kept: three ways to store it "
-                 "(orange = values, cyan = kept? bits, purple = column numbers)", fontsize=9)
+                 "(orange = values, cyan = kept? bits, purple = column numbers)", fontsize=11)
     plt.show()
 
 
 def check_index_list_bytes(answer, out: int, nnz: int) -> Feedback:
-    """Lesson 5: bytes of a layer's weights stored as an index list."""
+    """Lesson 6: bytes of a layer's weights stored as an index list."""
     return check_number(
         answer, index_list_bytes(out, nnz),
         right=f"{out} row counts + {nnz} indices + {nnz} values = {index_list_bytes(out, nnz)} bytes.",

@@ -2,7 +2,8 @@
 
 The connection stays open after flashing so "Test on board" and the digit pad can ask the board without
 another reset. It is closed when the widget closes, when its cell is re-run, or before another widget
-opens the same port (a serial port can only be held once).
+opens the same port (a serial port can only be held once). A button whose board was released that way
+connects again when it is next clicked: the model is still on the board.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class FlashButton(KitWidget):
         self.model, self.data = model, data
         self._board = None          # the open BingoBoard, if any
         self._board_port = None
+        self._flashed_port = None   # where the last successful flash went: a released board reconnects there
         self.last_upload = None
         self.last_report = None
         self.last_test = None
@@ -113,7 +115,10 @@ class FlashButton(KitWidget):
                          ("." if real else " — plug one in and press refresh, or use the Simulated Uno."))
 
     def connected_board(self):
-        """The open BingoBoard after a successful flash (the digit pad asks it), else None."""
+        """The board after a successful flash (the digit pad asks it), connecting again if it was released;
+        None before the first flash."""
+        if self._board is None and self._flashed_port is not None:
+            self._connect(self._flashed_port)
         return self._board
 
     def _connect(self, port: str):
@@ -172,6 +177,7 @@ class FlashButton(KitWidget):
             self._disconnect()  # a failed upload leaves the link in an unknown state: reconnect next time
             raise
         self.last_upload = result
+        self._flashed_port = port
         self.progress.value, self.progress.bar_style = self.progress.max, "success"
         where = SIMULATED_LABEL if port == SIMULATED else port
         self.status.ok(f"Flashed {result.bytes} bytes to the {where} in {result.seconds:.2f} s "
@@ -179,11 +185,11 @@ class FlashButton(KitWidget):
 
     @reporting(lambda self: self.status)
     def test_on_board(self) -> None:
-        """Send N test digits to the board: are its logits bit-exact with the host's int8 model, how accurate?
+        """Send N test digits to the board: are its scores exactly the laptop's int8 scores, how accurate?
 
         The library's compare_board_with_reference does the work (and first checks, by CRC and length, that
         the board still holds the model this button flashed)."""
-        if self._board is None or self.last_report is None:
+        if self.last_report is None or self.connected_board() is None:
             raise KitError("Flash the model first; then the board can be tested.")
         if self.data is None:
             raise KitError("Testing needs the test digits: create the FlashButton with data=...")
@@ -199,7 +205,7 @@ class FlashButton(KitWidget):
         summary = compare_board_with_reference(self._board, self.last_report.blob, x_u8, labels,
                                                progress=False, on_progress=on_progress)
         seconds = time.monotonic() - started
-        agree = round(summary["agreement"] * count)     # digits whose logits all match bit for bit
+        agree = round(summary["agreement"] * count)     # digits whose 10 scores all match exactly
         correct = round(summary["accuracy"] * count)
         self.last_test = {"count": count, "agree": agree, "correct": correct, "agreement": summary["agreement"],
                           "mean_micros": summary["mean_inference_us"], "seconds": seconds}
@@ -207,12 +213,12 @@ class FlashButton(KitWidget):
         self.progress.bar_style = "success" if exact else "danger"
         colour = GREEN if exact else RED
         self.test_text.value = (
-            f"<span style='color:{colour}'>Board agrees with the host's int8 model on <b>{agree}/{count}</b> "
-            f"digits (every logit, bit for bit); board accuracy <b>{100 * correct / count:.1f} %</b>; "
-            f"{summary['mean_inference_us'] / 1000:.2f} ms per digit on the board.</span>")
+            f"<span style='color:{colour}'>The board and the laptop agree on <b>{agree}/{count}</b> digits "
+            f"(all 10 scores exactly the same); the board reads <b>{100 * correct / count:.1f} %</b> of them "
+            f"right, in {summary['mean_inference_us'] / 1000:.2f} ms per digit.</span>")
         if exact:
             self.status.ok(f"Tested {count} digits in {seconds:.1f} s.")
         else:
-            self.status.error(f"The board disagrees with the host on {count - agree} of {count} digits — the "
+            self.status.error(f"The board disagrees with the laptop on {count - agree} of {count} digits — the "
                               "firmware and the kit may be out of step: flash the bingo_receiver sketch from "
                               "this kit, then flash the model again.")

@@ -1,0 +1,167 @@
+"""Lessons written once: the committed teacher and student copies match their sources, the student copy hides
+every answer, the workspace never overwrites a student's work, and the timings in the guide are the ones the
+notebooks give."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from bingo_kit import classroom
+from bingo_kit.classroom import (ANSWER_TAG, MAX_LESSON_MINUTES, TEACHER_TAG, lesson_files, lesson_stats,
+                                 make_workspace, read_notebook, stale_copies, student_answer_source, student_copy)
+
+REPO = Path(__file__).resolve().parent.parent
+GUIDE = REPO / "lessons" / "README.md"
+
+
+def test_answers_become_dots_and_comments_stay():
+    assert student_answer_source("x = 1024 - 4") == "x = ..."
+    assert student_answer_source("kept = [0.8, -0.9]  # a list, like [0.1]") == "kept = ...  # a list, like [0.1]"
+    assert student_answer_source('verdict = "a # not a comment"') == "verdict = ..."
+    assert student_answer_source("a, b = 1, 2") == "a, b = ..."
+
+
+def test_student_lines_replace_the_answer_and_other_lines_stay():
+    source = ('prune(model, 0.9)  # student: prune(model, 0.5)  # ← change it\n'
+              'if x == 3:\n'
+              '    print(x)')
+    assert student_answer_source(source) == 'prune(model, 0.5)  # ← change it\nif x == 3:\n    print(x)'
+
+
+def _notebook(*cells):
+    nb = nbformat.v4.new_notebook()
+    for kind, text, tags in cells:
+        cell = nbformat.v4.new_code_cell(text) if kind == "code" else nbformat.v4.new_markdown_cell(text)
+        if tags:
+            cell.metadata["tags"] = tags
+        if kind == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text="old output")]
+            cell.execution_count = 7
+        nb.cells.append(cell)
+    return nb
+
+
+def test_student_copy_drops_teacher_cells_outputs_and_nbval_markers():
+    source = _notebook(("markdown", "# Teacher copy", [TEACHER_TAG]),
+                       ("markdown", "# Lesson", []),
+                       ("code", "answer = 42", [ANSWER_TAG]),
+                       ("code", "# NBVAL_CHECK_OUTPUT\ncheck(answer)", []),
+                       ("markdown", "> **Teacher note.** 42.", [TEACHER_TAG]))
+    student = student_copy(source)
+    assert [c.source for c in student.cells] == ["# Lesson", "answer = ...", "check(answer)"]
+    for cell in student.cells:
+        assert "tags" not in cell.metadata
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+def test_committed_copies_match_their_sources():
+    """Edit lessons/source/, then `make build-lessons`: this fails until the copies are rebuilt."""
+    assert stale_copies() == []
+
+
+def test_every_lesson_has_a_teacher_and_a_student_copy():
+    lessons = lesson_files()
+    assert len(lessons) >= 9
+    for lesson in lessons:
+        teacher = read_notebook(lesson.teacher)
+        ran = [c for c in teacher.cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in ran), f"{lesson.teacher} was not run by the build"
+        assert any(TEACHER_TAG in c.metadata.get("tags", []) for c in teacher.cells)
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    folder = tmp_path / "classroom"
+    report = make_workspace(folder)
+    return folder, report
+
+
+def test_workspace_holds_clean_student_lessons(workspace):
+    folder, report = workspace
+    notebooks = sorted(folder.glob("*.ipynb"))
+    assert len(notebooks) >= 8 and len(report.copied) == len(notebooks)
+    assert not any("solution" in p.name for p in folder.rglob("*"))
+    for path in notebooks:
+        nb = read_notebook(path)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path.name
+                assert "NBVAL" not in cell.source, path.name
+            assert "Teacher note" not in cell.source and "Teacher copy" not in cell.source, path.name
+    # every answer cell of every source is `...` in the student's notebook
+    for lesson in lesson_files():
+        source = read_notebook(lesson.source)
+        student_sources = [c.source for c in read_notebook(folder / lesson.student.name).cells]
+        for cell in source.cells:
+            if ANSWER_TAG in cell.metadata.get("tags", []):
+                blanked = student_answer_source(cell.source)
+                assert blanked in student_sources and blanked != cell.source
+                assert "..." in blanked or "# student:" in cell.source
+
+
+def test_workspace_never_overwrites_a_changed_notebook(workspace):
+    folder, _ = workspace
+    lesson = folder / "02_pruning_by_hand.ipynb"
+    nb = json.loads(lesson.read_text())
+    nb["cells"][0]["source"] = "my own notes"
+    lesson.write_text(json.dumps(nb))
+    mine = lesson.read_bytes()
+
+    report = make_workspace(folder)
+    assert lesson.read_bytes() == mine
+    assert report.kept == [lesson.name]
+    fresh = folder / report.fresh[0]
+    assert fresh.exists() and fresh.read_bytes() == (classroom.STUDENT_LESSONS / lesson.name).read_bytes()
+    assert "kept your work in 02_pruning_by_hand.ipynb" in str(report)
+    # an unchanged lesson is refreshed from the kit (it may have been updated)
+    other = folder / "01_meet_the_network.ipynb"
+    assert other.name in report.copied
+
+
+def test_workspace_turns_off_jupyterlab_news(workspace):
+    folder, _ = workspace
+    command, env = classroom.jupyterlab_command(folder, open_browser=False)
+    settings = Path(env["JUPYTERLAB_SETTINGS_DIR"])
+    notification = json.loads((settings / "@jupyterlab" / "apputils-extension" /
+                               "notification.jupyterlab-settings").read_text())
+    assert notification["fetchNews"] == "false"
+    assert f"--notebook-dir={folder.resolve()}" in command and "--no-browser" in command
+
+
+def test_cli_builds_the_workspace_without_starting_jupyter(tmp_path):
+    target = tmp_path / "my class"
+    done = subprocess.run([sys.executable, "-m", "bingo_kit.cli", "lessons", str(target), "--no-start"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "lesson(s) ready" in done.stdout
+    assert len(list(target.glob("*.ipynb"))) >= 8
+
+
+def test_every_lesson_fits_a_period_and_says_so_in_its_header():
+    for lesson in lesson_files():
+        source = read_notebook(lesson.source)
+        stats = lesson_stats(source, lesson.name)
+        assert stats.minutes <= MAX_LESSON_MINUTES, f"{lesson.name}: {stats.minutes} min"
+        header = next(c.source for c in source.cells if "⏱️" in c.source)
+        assert stats.timing_line in header, f"{lesson.name}: header should say {stats.timing_line!r}"
+
+
+def test_the_guide_table_gives_each_lessons_time_words_and_exercises():
+    rows = {}
+    for line in GUIDE.read_text().splitlines():
+        match = re.match(r"\|\s*(\d+)\s*\|.*\|\s*(\d+) min\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|", line)
+        if match:
+            rows[int(match.group(1))] = tuple(int(match.group(i)) for i in (2, 3, 4))
+    total_minutes = 0
+    for number, lesson in enumerate(lesson_files()):
+        stats = lesson_stats(read_notebook(lesson.source), lesson.name)
+        assert rows.get(number) == (stats.minutes, stats.words, stats.exercises), lesson.name
+        total_minutes += stats.minutes
+    assert f"{total_minutes} minutes" in GUIDE.read_text()
