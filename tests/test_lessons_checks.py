@@ -146,23 +146,6 @@ def test_start_lesson_makes_random_numbers_repeat():
     assert torch.get_num_threads() == 1
 
 
-def test_setup_report_marks_missing_essentials(monkeypatch):
-    report = lessons.SetupReport([lessons.SetupItem("thing", True, "fine"),
-                                  lessons.SetupItem("extra", False, "not here", essential=False)])
-    assert report.ready and "➖ extra" in repr(report) and "Ready for the lessons!" in repr(report)
-    report.items.append(lessons.SetupItem("torch", False, "missing"))
-    assert not report.ready and "❌ torch" in repr(report)
-    # a failing probe becomes a ❌ line with its message, never a crash
-    item = lessons._try("boom", lambda: (_ for _ in ()).throw(RuntimeError("install foo\nmore")))
-    assert (item.ok, item.detail) == (False, "install foo")
-    assert lessons._check_package("no_such_module_xyz", "testing").ok is False
-
-
-@pytest.mark.parametrize("module", ["torch", "numpy"])
-def test_setup_report_finds_installed_packages(module):
-    assert lessons._check_package(module, "x").ok
-
-
 # --- the lesson glue that touches the library ---------------------------------------------------------
 
 @pytest.fixture
