@@ -199,17 +199,17 @@ class FlashButton(KitWidget):
         summary = compare_board_with_reference(self._board, self.last_report.blob, x_u8, labels,
                                                progress=False, on_progress=on_progress)
         seconds = time.monotonic() - started
-        agree = round(summary["agreement"] * count)     # digits whose logits all match bit for bit
-        correct = round(summary["accuracy"] * count)
-        self.last_test = {"count": count, "agree": agree, "correct": correct, "agreement": summary["agreement"],
-                          "mean_micros": summary["mean_inference_us"], "seconds": seconds}
+        agree = round(summary.agreement * count)     # digits whose logits all match bit for bit
+        correct = round(summary.accuracy * count)
+        self.last_test = {"count": count, "agree": agree, "correct": correct, "agreement": summary.agreement,
+                          "mean_micros": summary.mean_inference_us, "seconds": seconds}
         exact = agree == count
         self.progress.bar_style = "success" if exact else "danger"
         colour = GREEN if exact else RED
         self.test_text.value = (
             f"<span style='color:{colour}'>Board agrees with the host's int8 model on <b>{agree}/{count}</b> "
             f"digits (every logit, bit for bit); board accuracy <b>{100 * correct / count:.1f} %</b>; "
-            f"{summary['mean_inference_us'] / 1000:.2f} ms per digit on the board.</span>")
+            f"{summary.mean_inference_us / 1000:.2f} ms per digit on the board.</span>")
         if exact:
             self.status.ok(f"Tested {count} digits in {seconds:.1f} s.")
         else:
