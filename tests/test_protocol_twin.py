@@ -47,7 +47,7 @@ def parse_header(text: str) -> tuple[dict, dict, dict]:
                 continue  # the include guard
             target = shared if block is None else other if block == "other" else boards[block]
             target[name] = _value(value)
-    enum = re.search(r"enum\s+Status\s*:\s*uint8_t\s*\{(.*?)\}", text, re.S)
+    enum = re.search(r"enum\s+Status\s*:\s*uint8_t\s*\{(.*?)\}", text, re.DOTALL)
     for name, value in re.findall(r"(\w+)\s*=\s*(\w+)", enum.group(1)):
         shared[name] = int(value, 0)
     return shared, boards, other
