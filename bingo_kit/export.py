@@ -152,7 +152,7 @@ def quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _choose_multiplier(real_multiplier: float, worst_acc: int) -> tuple[int, int]:
-    """(M, s) with M / 2^s ≈ real_multiplier, as precise as a u16 allows, and no u32 overflow (§2.3).
+    """(M, s) with M / 2^s ≈ real_multiplier, as precise as a u16 allows, and no u32 overflow (§2.3, §2.4 step 5).
 
     Larger shifts give more precision, so try them first; the first that keeps M in a u16 and
     worst_acc·M + R below 2^32 wins.
@@ -179,7 +179,7 @@ def _worst_positive_acc(weight_q: np.ndarray, bias_q: np.ndarray) -> int:
 
 
 def quantize(model, calibration_x, *, percentile: float = 100.0) -> QuantizedModel:
-    """Quantise a float MLP (Linear, ReLU, …, Linear) to the board's integer arithmetic.
+    """Quantise a float MLP (Linear, ReLU, …, Linear) to the board's integer arithmetic (§2.4, step by step).
 
     Weights: per-layer symmetric int8. Inputs: u8 with scale 1/255. Each hidden layer's output scale
     is calibrated on `calibration_x` (float pixels in [0, 1]): the `percentile` of its ReLU outputs

@@ -1,7 +1,8 @@
 """Talk to a board running the BINGO sketch over a serial port: find it, upload a model, ask it to predict.
 
-Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there). Every read has a deadline,
-and every failure a student can cause becomes a FlashError whose message says what to do.
+Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there); its numbers and §6 errors come
+from bingo_kit.protocol, the twin of the sketch's protocol.h. Every read has a deadline, and every failure a
+student can cause becomes a FlashError whose message says what to do.
 `port="sim"` is the simulated Uno (bingo_kit.simulator) running the very same firmware in simavr.
 """
 from __future__ import annotations

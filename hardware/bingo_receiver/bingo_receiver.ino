@@ -141,7 +141,7 @@ static void do_identify() {  // §5.1
   reply_byte(BOARD_CODE);
   reply_u16(MODEL_CAPACITY);
   reply_u16(free_ram());
-  reply_byte(model_active ? 1 : 0);
+  reply_byte(model_active ? 1 : 0);  // 0 during an upload: model[] is being overwritten (§5.1)
   reply_u16(model_active ? model_length : 0);
   reply_u16(model_active ? model_crc : 0);
   reply_byte(WIDEST_LAYER);
