@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bingo_kit.errors import KitError
+from bingo_kit.protocol import BOARD_LIMITS, EEPROM_HEADER_BYTES
 
 # PROTOCOL.md §3: the EEPROM record spends 4 bytes (length + CRC) before the blob.
-EEPROM_RECORD_OVERHEAD = 4
+EEPROM_RECORD_OVERHEAD = EEPROM_HEADER_BYTES
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,16 @@ class Board:
     identify_code: int   # the board byte of the IDENTIFY answer (PROTOCOL.md §5.1)
 
 
-def _avr_board(key: str, name: str, mcu: str, flash: int, sram: int, eeprom: int, code: int) -> Board:
-    return Board(key, name, mcu, flash, sram, eeprom, eeprom - EEPROM_RECORD_OVERHEAD, code)
+def _avr_board(key: str, name: str, mcu: str, flash: int, sram: int, eeprom: int) -> Board:
+    """Capacity and IDENTIFY code as the sketch has them for this MCU (protocol.h, twinned in protocol.py)."""
+    limits = BOARD_LIMITS[mcu]
+    return Board(key, name, mcu, flash, sram, eeprom, limits.model_capacity, limits.board_code)
 
 
 BOARDS: dict[str, Board] = {
-    "uno": _avr_board("uno", "Arduino Uno", "ATmega328P", 32 * 1024, 2 * 1024, 1024, 1),
-    "nano": _avr_board("nano", "Arduino Nano", "ATmega328P", 32 * 1024, 2 * 1024, 1024, 1),
-    "mega": _avr_board("mega", "Arduino Mega 2560", "ATmega2560", 256 * 1024, 8 * 1024, 4096, 2),
+    "uno": _avr_board("uno", "Arduino Uno", "ATmega328P", 32 * 1024, 2 * 1024, 1024),
+    "nano": _avr_board("nano", "Arduino Nano", "ATmega328P", 32 * 1024, 2 * 1024, 1024),
+    "mega": _avr_board("mega", "Arduino Mega 2560", "ATmega2560", 256 * 1024, 8 * 1024, 4096),
 }
 
 # Common spellings people type, so `--board "Mega 2560"` or `--board atmega328p` just works.

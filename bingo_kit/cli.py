@@ -267,11 +267,11 @@ def _predict(args) -> int:
         summary = compare_board_with_reference(board, blob, x, data.y_test[:n].numpy(),
                                                progress=not (args.json or args.quiet))
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary.as_dict()))
     else:
-        print(f"{summary['n']} {args.dataset} test examples: the board's logits match the host reference on "
-              f"{100 * summary['agreement']:.1f}%; board accuracy {100 * summary['accuracy']:.1f}%; "
-              f"{summary['mean_inference_us']:.0f} µs per inference")
+        print(f"{summary.n} {args.dataset} test examples: the board's logits match the host reference on "
+              f"{100 * summary.agreement:.1f}%; board accuracy {100 * summary.accuracy:.1f}%; "
+              f"{summary.mean_inference_us:.0f} µs per inference")
     return 0
 
 
@@ -314,18 +314,18 @@ _COMMANDS.append(_add_simulate)
 
 
 def _doctor(args) -> int:
-    from bingo_kit.flash import diagnose
+    from bingo_kit.doctor import setup_report   # lesson 0 shows the same report
 
-    checks = diagnose(check_simulator=not args.no_simulator)
-    width = max(len(check.name) for check in checks)
-    for check in checks:
-        mark = "ok " if check.ok else ("-- " if not check.essential else "NO ")
-        print(f"{mark} {check.name:<{width}}  {check.detail}")
-    return 0 if all(check.ok or not check.essential for check in checks) else 1
+    report = setup_report(check_simulator=not args.no_simulator)
+    width = max(len(item.name) for item in report.items)
+    for item in report.items:
+        mark = "ok " if item.ok else ("-- " if not item.essential else "NO ")
+        print(f"{mark} {item.name:<{width}}  {item.detail}")
+    return 0 if report.ready else 1
 
 
 def _add_doctor(commands) -> None:
-    parser = commands.add_parser("doctor", help="check what is installed, which ports exist, and the simulator")
+    parser = commands.add_parser("doctor", help="check what is installed, which ports exist, the simulator and the datasets")
     parser.add_argument("--no-simulator", action="store_true", help="skip starting the simulated Uno")
     parser.set_defaults(handler=_doctor)
 

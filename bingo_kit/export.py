@@ -5,7 +5,6 @@ Everything here follows hardware/PROTOCOL.md; the section numbers in comments po
 """
 from __future__ import annotations
 
-import binascii
 import math
 import struct
 from dataclasses import dataclass, field
@@ -13,16 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
+from bingo_kit import protocol
 from bingo_kit.boards import Board, get_board
 from bingo_kit.errors import KitError
+from bingo_kit.protocol import crc16  # noqa: F401  (§1; kept importable from here, where the blob is made)
 
-MAGIC = b"BNGO"                    # §2.1
-FORMAT_VERSION = 1                 # §2.1
-MAX_LAYERS = 4                     # §2.1: L is 1..4
-MAX_WIDTH = 255                    # §2.1: every n_i is a u8, 1..255
-MAX_SHIFT = 31                     # §2.2
-MAX_MULTIPLIER = 0xFFFF            # §2.2: M is a u16
-ENCODINGS = ("dense", "bitmap", "index")   # §2.2: encoding byte 0, 1, 2
+MAGIC = protocol.BLOB_MAGIC                # §2.1
+FORMAT_VERSION = protocol.BLOB_FORMAT_VERSION
+MAX_LAYERS = protocol.BLOB_MAX_LAYERS      # §2.1: L is 1..4
+MAX_WIDTH = 255                            # §2.1: every n_i is a u8, 1..255
+MAX_SHIFT = protocol.BLOB_MAX_SHIFT        # §2.2
+MAX_MULTIPLIER = 0xFFFF                    # §2.2: M is a u16
+ENCODING_CODES = {"dense": protocol.ENCODING_DENSE, "bitmap": protocol.ENCODING_BITMAP,   # §2.2
+                  "index": protocol.ENCODING_INDEX_LIST}
+ENCODINGS = tuple(ENCODING_CODES)          # in §2.2's tie-break order: dense, then bitmap
+_ENCODING_NAMES = {code: name for name, code in ENCODING_CODES.items()}
 LAYER_HEADER = struct.Struct("<BBHH")      # §2.2: encoding, shift, multiplier, nnz
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 U32 = 2**32
@@ -30,11 +34,6 @@ U32 = 2**32
 
 class BlobError(KitError, ValueError):
     """A blob (or a model about to become one) that breaks PROTOCOL.md §2."""
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/CCITT-FALSE (§1): what frames, uploads and the EEPROM record carry."""
-    return binascii.crc_hqx(bytes(data), 0xFFFF)
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -153,7 +152,7 @@ def quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _choose_multiplier(real_multiplier: float, worst_acc: int) -> tuple[int, int]:
-    """(M, s) with M / 2^s ≈ real_multiplier, as precise as a u16 allows, and no u32 overflow (§2.3).
+    """(M, s) with M / 2^s ≈ real_multiplier, as precise as a u16 allows, and no u32 overflow (§2.3, §2.4 step 5).
 
     Larger shifts give more precision, so try them first; the first that keeps M in a u16 and
     worst_acc·M + R below 2^32 wins.
@@ -180,7 +179,7 @@ def _worst_positive_acc(weight_q: np.ndarray, bias_q: np.ndarray) -> int:
 
 
 def quantize(model, calibration_x, *, percentile: float = 100.0) -> QuantizedModel:
-    """Quantise a float MLP (Linear, ReLU, …, Linear) to the board's integer arithmetic.
+    """Quantise a float MLP (Linear, ReLU, …, Linear) to the board's integer arithmetic (§2.4, step by step).
 
     Weights: per-layer symmetric int8. Inputs: u8 with scale 1/255. Each hidden layer's output scale
     is calibrated on `calibration_x` (float pixels in [0, 1]): the `percentile` of its ReLU outputs
@@ -254,7 +253,7 @@ def _encode_layer(weight_q: np.ndarray, bias_q: np.ndarray, multiplier: int, shi
             bytes([int(np.count_nonzero(row))]) + np.flatnonzero(row).astype(np.uint8).tobytes()
             for row in weight_q
         )
-    header = LAYER_HEADER.pack(ENCODINGS.index(encoding), shift, multiplier, stored.size)
+    header = LAYER_HEADER.pack(ENCODING_CODES[encoding], shift, multiplier, stored.size)
     return header + bias_q.astype("<i4").tobytes() + section + stored.tobytes()
 
 
@@ -320,7 +319,7 @@ def decode_blob(blob: bytes) -> QuantizedModel:
     for i in range(n_layers):
         n_in, out = sizes[i], sizes[i + 1]
         encoding_code, shift, multiplier, nnz = LAYER_HEADER.unpack(reader.take(6, f"layer {i}'s header"))
-        if encoding_code >= len(ENCODINGS):
+        if encoding_code not in _ENCODING_NAMES:
             raise BlobError(f"Bad model: layer {i} has unknown encoding {encoding_code} (0, 1 or 2 allowed).")
         if shift > MAX_SHIFT:
             raise BlobError(f"Bad model: layer {i} has shift {shift}; the largest allowed is {MAX_SHIFT}.")
@@ -329,7 +328,7 @@ def decode_blob(blob: bytes) -> QuantizedModel:
         if nnz > out * n_in:
             raise BlobError(f"Bad model: layer {i} stores {nnz} weights but has only {out * n_in}.")
         bias = np.frombuffer(reader.take(4 * out, f"layer {i}'s biases"), dtype="<i4").astype(np.int32)
-        mask = _decode_positions(reader, ENCODINGS[encoding_code], i, out, n_in, nnz)
+        mask = _decode_positions(reader, _ENCODING_NAMES[encoding_code], i, out, n_in, nnz)
         values = np.frombuffer(reader.take(nnz, f"layer {i}'s weights"), dtype=np.int8)
         weight = np.zeros(out * n_in, dtype=np.int8)
         weight[mask] = values

@@ -1,11 +1,13 @@
 """Talk to a board running the BINGO sketch over a serial port: find it, upload a model, ask it to predict.
 
-Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there). Every read has a deadline,
-and every failure a student can cause becomes a FlashError whose message says what to do.
+Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there); its numbers and §6 errors come
+from bingo_kit.protocol, the twin of the sketch's protocol.h. Every read has a deadline, and every failure a
+student can cause becomes a FlashError whose message says what to do.
 `port="sim"` is the simulated Uno (bingo_kit.simulator) running the very same firmware in simavr.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import time
@@ -14,34 +16,20 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import serial
+from serial.tools import list_ports as serial_list_ports
+from tqdm.auto import tqdm
 
 from bingo_kit.boards import Board, board_for_identify_code, guess_board
-from bingo_kit.errors import KitError
-from bingo_kit.export import FORMAT_VERSION, crc16, decode_blob
-
-BAUD_RATE = 115_200
-SYNC_REQUEST, SYNC_RESPONSE = 0xA5, 0x5A        # §4.1, §4.2
-MAX_REQUEST_PAYLOAD = 59                        # §4.1: a request fits the board's 64-byte receive buffer
-CMD_IDENTIFY, CMD_BEGIN, CMD_CHUNK, CMD_COMMIT, CMD_ABORT, CMD_PREDICT = (
-    0x49, 0x42, 0x43, 0x4D, 0x41, 0x50)        # §5
-RESPONSE_TIMEOUT = 0.5                          # §4.4
-# A simulated board is a process sharing the CPU with everything else on a school laptop: a busy moment can
-# starve it for longer than a real board ever takes, so it gets more time (still under 2 s to notice a kill).
-SIM_RESPONSE_TIMEOUT = 1.5
-MAX_CLASSES = 62  # §5.2: a PREDICT answer, 6 + 4 per class, fits one 255-byte response
-COMMIT_TIMEOUT, COMMIT_SECONDS_PER_BYTE = 3.0, 0.0034
-HANDSHAKE_SECONDS, HANDSHAKE_RETRY_SECONDS = 4.0, 0.25   # §4.4: IDENTIFY every 250 ms for at most 4 s
-SIM_HANDSHAKE_SECONDS = 10.0  # a simulator just started on a busy laptop may need longer than a board's boot
-# §4.4: silence after opening a port that resets the board: a byte in the Mega's bootloader window would
-# keep it from starting the sketch. A pty (the simulator's) does not reset anything and skips this.
-BOOT_QUIET_SECONDS = 2.0
-IDENTIFY = struct.Struct("<4sBBBBHHBHHBBBH")    # §5.1, 22 bytes
-
-
-# --- errors (§6) ----------------------------------------------------------------------------------
-
-class FlashError(KitError):
-    """Something went wrong talking to a board; the message says what to do."""
+from bingo_kit.export import decode_blob
+from bingo_kit.protocol import (
+    BAUD_RATE, BLOB_FORMAT_VERSION, BLOB_MAGIC, BOOT_QUIET_SECONDS, CMD_IDENTIFY, CMD_NONE, CMD_PREDICT,
+    CMD_UPLOAD_ABORT, CMD_UPLOAD_BEGIN, CMD_UPLOAD_CHUNK, CMD_UPLOAD_COMMIT, COMMIT_SECONDS_PER_BYTE,
+    COMMIT_TIMEOUT, FRAME_BYTE_TIMEOUT_MS, HANDSHAKE_RETRY_SECONDS, HANDSHAKE_SECONDS, IDENTIFY_ANSWER,
+    MAX_REQUEST_PAYLOAD, PREDICT_MAX_LOGITS, RESPONSE_SYNC, RESPONSE_TIMEOUT, SIM_RESPONSE_TIMEOUT, STATUS_ERRORS,
+    BadLengthError, BadVersionError, BoardError, ChecksumRejectedError, FlashError, ModelTooBigError, NoModelError,
+    Status, TooWideError, crc16, request_frame,
+)
 
 
 class NoBoardError(FlashError):
@@ -54,84 +42,6 @@ class NotBingoFirmwareError(FlashError):
 
 class BoardDisconnectedError(FlashError):
     """The board went away mid-conversation: unplugged, reset, or the simulator stopped."""
-
-
-class BoardError(FlashError):
-    """The board answered with an error status (§6); `code` is that status byte."""
-
-    code: int = -1
-    default_message = "The board reported an error."
-
-    def __init__(self, message: str | None = None, code: int | None = None):
-        super().__init__(message or self.default_message)
-        if code is not None:
-            self.code = code
-
-
-def _status_error(name: str, code: int, message: str, base: type = BoardError) -> type:
-    return type(name, (base,), {"code": code, "__doc__": message, "default_message": message})
-
-
-class ModelTooBigError(BoardError):
-    """The model is larger than the board can store."""
-
-    code = 0x06
-    default_message = "The model is larger than this board's capacity — prune more weights."
-
-    def __init__(self, size: int, capacity: int, board_name: str = "this board"):
-        self.size, self.capacity = size, capacity
-        super().__init__(
-            f"The model is {size} bytes but {board_name} holds at most {capacity}: {size - capacity} bytes too "
-            "many. Prune more weights (or pick a bigger board) and export again."
-        )
-
-
-class ChecksumRejectedError(BoardError):
-    """The board's CRC of the uploaded bytes differs from ours."""
-
-    code = 0x0A
-    default_message = ("The board rejected the model's checksum — the upload was damaged on the way. "
-                       "Check the cable and flash again; the previous model is still on the board.")
-
-
-FrameCrcError = _status_error("FrameCrcError", 0x01, "A message arrived damaged — check the USB cable.")
-FrameLengthError = _status_error(
-    "FrameLengthError", 0x02,
-    "The board received a message that was too long — check the USB cable and flash again.")
-FrameTimeoutError = _status_error(
-    "FrameTimeoutError", 0x03,
-    "A message stopped half-way (more than 50 ms gap) — check the USB cable and flash again.")
-UnknownCommandError = _status_error(
-    "UnknownCommandError", 0x04, "The board does not know this command — flash the latest bingo_receiver sketch.")
-BadLengthError = _status_error(
-    "BadLengthError", 0x05,
-    "The board got the wrong number of bytes for this command — export the model again and flash it.")
-NotUploadingError = _status_error("NotUploadingError", 0x07, "The board was not expecting model data — flash again.")
-UploadOverflowError = _status_error(
-    "UploadOverflowError", 0x08,
-    "More model bytes were sent than announced — check the USB cable and flash again.")
-IncompleteUploadError = _status_error(
-    "IncompleteUploadError", 0x09,
-    "The upload ended before all bytes arrived — check the USB cable and flash again.")
-BadMagicError = _status_error(
-    "BadMagicError", 0x0B,
-    "The board says this is not a BINGO model — export the model again (bingo-kit export) and flash that file.")
-BadVersionError = _status_error(
-    "BadVersionError", 0x0C, "The board's firmware does not support this model format — flash the latest sketch.")
-BadModelError = _status_error(
-    "BadModelError", 0x0D,
-    "The board found the model's structure inconsistent — export the model again and flash the new file.")
-TooWideError = _status_error("TooWideError", 0x0E, "A layer is wider than this board's memory allows — use fewer units.")
-NoModelError = _status_error("NoModelError", 0x0F, "There is no model on the board yet — flash one first.")
-EepromError = _status_error(
-    "EepromError", 0x10,
-    "The board's EEPROM did not read back what was written, so the board may now hold no model — flash "
-    "again; if it keeps failing, the board's EEPROM may be worn out (try another board).")
-
-STATUS_ERRORS: dict[int, type] = {cls.code: cls for cls in (
-    FrameCrcError, FrameLengthError, FrameTimeoutError, UnknownCommandError, BadLengthError, ModelTooBigError,
-    NotUploadingError, UploadOverflowError, IncompleteUploadError, ChecksumRejectedError, BadMagicError,
-    BadVersionError, BadModelError, TooWideError, NoModelError, EepromError)}
 
 
 class _NoReply(Exception):
@@ -152,8 +62,6 @@ class PortInfo:
 
 def list_ports() -> list[PortInfo]:
     """Serial ports on this computer, Arduino-looking ones (by USB vendor/product id) first."""
-    from serial.tools import list_ports as serial_list_ports
-
     ports = []
     for port in serial_list_ports.comports():
         guess = guess_board(port.vid, port.pid)
@@ -220,11 +128,11 @@ class Prediction:
 
 
 def _parse_identify(payload: bytes) -> BoardInfo:
-    if len(payload) < IDENTIFY.size or payload[:4] != b"BNGO":
+    if len(payload) < IDENTIFY_ANSWER.size or payload[:4] != BLOB_MAGIC:
         raise NotBingoFirmwareError("The device answers, but not with the BINGO firmware. "
                                     "Flash hardware/bingo_receiver/bingo_receiver.ino onto it with the Arduino IDE.")
     (_, major, minor, blob_format, board_code, capacity, free_ram, has_model, model_length, model_crc,
-     widest, max_chunk, uploading, clock_khz) = IDENTIFY.unpack(payload[:IDENTIFY.size])
+     widest, max_chunk, uploading, clock_khz) = IDENTIFY_ANSWER.unpack(payload[:IDENTIFY_ANSWER.size])
     return BoardInfo(f"{major}.{minor}", blob_format, board_code, board_for_identify_code(board_code), capacity,
                      free_ram, bool(has_model), model_length, model_crc, widest, max_chunk, bool(uploading),
                      clock_khz)
@@ -297,9 +205,13 @@ class BingoBoard:
                 boot_wait = BOOT_QUIET_SECONDS if real_port else 0.0
             self.boot_wait = boot_wait
             time.sleep(boot_wait)  # the board resets on open (DTR); let its bootloader finish undisturbed
-            if handshake_seconds is None:
-                handshake_seconds = HANDSHAKE_SECONDS if real_port else SIM_HANDSHAKE_SECONDS
-            self.info = self._handshake(handshake_seconds)
+            # §4.4: the same 4 s for every port; a simulator's pty exists only once its board runs.
+            self.info = self._handshake(HANDSHAKE_SECONDS if handshake_seconds is None else handshake_seconds)
+            if self.info.uploading:
+                # §5.1/§4.4: an upload left dangling by a host that went away. It hides the stored model
+                # (IDENTIFY says "no model" while model[] is being overwritten); ABORT brings it back.
+                self._request(CMD_UPLOAD_ABORT)
+                self.identify()
         except BaseException:
             self.close()
             raise
@@ -307,15 +219,13 @@ class BingoBoard:
     # -- opening -----------------------------------------------------------------------------------
 
     def _start_simulator(self, eeprom_path) -> None:
-        from bingo_kit.simulator import SimulatedBoard
+        from bingo_kit.simulator import SimulatedBoard  # builds the sketch on first use: only for port="sim"
 
         self.simulator = SimulatedBoard(eeprom_path)
         self.simulator.start()
 
     @staticmethod
     def _open(device: str):
-        import serial
-
         try:
             # A short read timeout; _read() loops on it until each response's own deadline (§4.4).
             # exclusive: a second program (or a forgotten handle) cannot talk over us, as on Windows.
@@ -366,12 +276,9 @@ class BingoBoard:
                                       "Plug it back in and try again; a model already on it is kept.")
 
     def _write_frame(self, command: int, payload: bytes) -> None:
-        import serial
-
         if self._serial is None:
             raise FlashError("This board connection is closed; connect again.")
-        body = bytes([command, len(payload)]) + payload
-        frame = bytes([SYNC_REQUEST]) + body + struct.pack("<H", crc16(body))
+        frame = request_frame(command, payload)
         try:
             # Stop-and-wait pays the host's turn-around once per request, so on POSIX hand the frame to the
             # kernel in one os.write (pyserial's write adds a select() per call); whatever the driver did not
@@ -388,8 +295,6 @@ class BingoBoard:
             raise self._disconnected("while the kit was sending") from None
 
     def _read(self, n: int, deadline: float) -> bytes:
-        import serial
-
         buffer, self._unread = self._unread[:n], self._unread[n:]
         while len(buffer) < n:
             if time.monotonic() >= deadline:
@@ -405,7 +310,7 @@ class BingoBoard:
     def _read_response(self, command: int, deadline: float) -> tuple[int, bytes]:
         """(status, payload) of the next valid response to `command`; stale or damaged ones are skipped."""
         while True:
-            if self._read(1, deadline)[0] != SYNC_RESPONSE:
+            if self._read(1, deadline)[0] != RESPONSE_SYNC:
                 continue  # noise before a sync byte is discarded (§4.3 mirrored on the host)
             header = self._read(3, deadline)
             answered, status, length = header
@@ -416,7 +321,7 @@ class BingoBoard:
                 # it, so a real frame that started inside what we just read is not lost. The deadline bounds it.
                 self._unread = header + payload + crc_bytes + self._unread
                 continue
-            if answered in (command, 0x00):  # 0x00: the board could not tell which command (§4.2)
+            if answered in (command, CMD_NONE):  # the board could not tell which command (§4.2)
                 return status, payload
             # a late answer to an earlier request: skip it
 
@@ -428,12 +333,20 @@ class BingoBoard:
             status, answer = self._read_response(command, time.monotonic() + timeout)
         except _NoReply:
             raise self._disconnected(f"(no reply within {timeout:.1f} s)") from None
-        if status != 0:
+        if status == Status.E_FRAME_LENGTH:
+            self._let_the_line_settle()
+        if status != Status.OK:
             raise self._status_error(status, answer)
         return answer
 
+    def _let_the_line_settle(self) -> None:
+        """§4.3: after E_FRAME_LENGTH the board ignores bytes until the line has been quiet for 50 ms."""
+        time.sleep(2 * FRAME_BYTE_TIMEOUT_MS / 1000)
+        self._serial.reset_input_buffer()
+        self._unread = b""
+
     def _status_error(self, status: int, payload: bytes) -> BoardError:
-        if status == ModelTooBigError.code:
+        if status == Status.E_TOO_BIG:
             capacity = struct.unpack("<H", payload[:2])[0] if len(payload) >= 2 else self.info.capacity
             return ModelTooBigError(self._pending_size, capacity, self.info.board_name)
         cls = STATUS_ERRORS.get(status)
@@ -451,14 +364,12 @@ class BingoBoard:
     def upload(self, blob, progress: bool = True,
                on_progress: Callable[[int, int], None] | None = None) -> UploadResult:
         """Send a model (bytes, or an ExportReport) in §5 chunks; the board verifies it, stores it, runs it."""
-        from tqdm.auto import tqdm
-
         blob = bytes(getattr(blob, "blob", blob))
         model = decode_blob(blob)  # a broken file fails here, with a clear BlobError, before anything is sent
         info = self.identify()     # the board's own answer is the truth about its capacity (§3)
         self._pending_size = len(blob)
-        if info.blob_format != FORMAT_VERSION:
-            raise BadVersionError(f"This kit writes model format {FORMAT_VERSION} but the firmware on "
+        if info.blob_format != BLOB_FORMAT_VERSION:
+            raise BadVersionError(f"This kit writes model format {BLOB_FORMAT_VERSION} but the firmware on "
                                   f"{info.board_name} reads format {info.blob_format}: flash the bingo_receiver "
                                   "sketch from this kit onto the board with the Arduino IDE, then try again.")
         if len(blob) > info.capacity:
@@ -466,18 +377,18 @@ class BingoBoard:
         if info.widest_layer and max(model.sizes) > info.widest_layer:
             raise TooWideError(f"A layer has {max(model.sizes)} units but {info.board_name} handles at most "
                                f"{info.widest_layer}. Use fewer hidden units.")
-        if model.sizes[-1] > MAX_CLASSES:
-            raise TooWideError(f"The model has {model.sizes[-1]} classes; a board answers at most {MAX_CLASSES} "
+        if model.sizes[-1] > PREDICT_MAX_LOGITS:
+            raise TooWideError(f"The model has {model.sizes[-1]} classes; a board answers at most {PREDICT_MAX_LOGITS} "
                                "(the prediction must fit one response frame, PROTOCOL.md §5.2).")
         crc = crc16(blob)
         started = time.monotonic()
-        begin = self._request(CMD_BEGIN, struct.pack("<HH", len(blob), crc))
+        begin = self._request(CMD_UPLOAD_BEGIN, struct.pack("<HH", len(blob), crc))
         chunk_size = min(MAX_REQUEST_PAYLOAD, begin[2] if len(begin) >= 3 and begin[2] else MAX_REQUEST_PAYLOAD)
         try:
             with tqdm(total=len(blob), unit="B", desc="upload", disable=not progress, leave=False) as bar:
                 for offset in range(0, len(blob), chunk_size):
                     piece = blob[offset:offset + chunk_size]
-                    (received,) = struct.unpack("<H", self._request(CMD_CHUNK, piece)[:2])
+                    (received,) = struct.unpack("<H", self._request(CMD_UPLOAD_CHUNK, piece)[:2])
                     if received != offset + len(piece):
                         raise BoardError(f"The board counted {received} bytes where the kit sent "
                                          f"{offset + len(piece)} — flash again.")
@@ -485,7 +396,7 @@ class BingoBoard:
                     if on_progress is not None:
                         on_progress(offset + len(piece), len(blob))
             commit_timeout = COMMIT_TIMEOUT + COMMIT_SECONDS_PER_BYTE * len(blob)
-            board_crc, length, eeprom_ms = struct.unpack("<HHH", self._request(CMD_COMMIT, timeout=commit_timeout)[:6])
+            board_crc, length, eeprom_ms = struct.unpack("<HHH", self._request(CMD_UPLOAD_COMMIT, timeout=commit_timeout)[:6])
         except BoardDisconnectedError:
             raise
         except BaseException:
@@ -498,7 +409,7 @@ class BingoBoard:
 
     def _abort_quietly(self) -> None:
         try:
-            self._request(CMD_ABORT)
+            self._request(CMD_UPLOAD_ABORT)
         except FlashError:
             pass
 
@@ -528,8 +439,6 @@ class BingoBoard:
         return Prediction(label, logits, cycles, cycles * 1000.0 / clock_khz)
 
     def predict_many(self, x_u8, progress: bool = True) -> list[Prediction]:
-        from tqdm.auto import tqdm
-
         rows = np.atleast_2d(_as_input_bytes(x_u8))
         return [self.predict(row) for row in tqdm(rows, desc="predict", disable=not progress, leave=False)]
 
@@ -598,16 +507,26 @@ def recall_blob(info: BoardInfo) -> bytes:
     return blob
 
 
+@dataclass
+class BoardComparison:
+    """The board against the host reference on the same inputs (`bingo-kit predict --json` prints it)."""
+
+    n: int                    # inputs run
+    agreement: float          # share of inputs whose logits all match the host reference bit for bit
+    accuracy: float | None    # share predicted right (None without labels)
+    mean_inference_us: float  # the board's own time per inference, from its cycle count
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, progress: bool = True,
-                                 on_progress: Callable[[int, int], None] | None = None) -> dict:
+                                 on_progress: Callable[[int, int], None] | None = None) -> BoardComparison:
     """Run `x_u8` on the board and on the host reference of `blob`: logit agreement, accuracy, timing.
 
     The board must hold exactly `blob` (same CRC and length, §5.1). `on_progress(done, total)` is called
-    after each input (the flash button's progress bar). Returns n, agreement (share of inputs whose logits
-    all match bit for bit), accuracy (None without y), mean_inference_us (`bingo-kit predict --json` prints it).
+    after each input (the flash button's progress bar).
     """
-    from tqdm.auto import tqdm
-
     blob = bytes(blob)
     x_u8 = np.atleast_2d(_as_input_bytes(x_u8))   # before talking to the board: a float input is our mistake
     info = board.identify()
@@ -621,71 +540,9 @@ def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, p
             on_progress(len(predictions), len(x_u8))
     same = [p.logits == list(row) for p, row in zip(predictions, expected.tolist())]
     labels = np.array([p.label for p in predictions])
-    summary = {
-        "n": len(predictions),
-        "agreement": float(np.mean(same)) if same else 0.0,
-        "accuracy": float(np.mean(labels == np.asarray(y))) if y is not None and len(labels) else None,
-        "mean_inference_us": float(np.mean([p.micros for p in predictions])) if predictions else 0.0,
-    }
-    return summary
-
-
-# --- doctor -----------------------------------------------------------------------------------------
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    essential: bool = True
-
-
-_PACKAGES = (("torch", "torch"), ("numpy", "numpy"), ("pyserial", "serial"), ("tqdm", "tqdm"),
-             ("scikit-learn", "sklearn"), ("matplotlib", "matplotlib"), ("ipywidgets", "ipywidgets"))
-
-
-def diagnose(check_simulator: bool = True) -> list[Check]:
-    """What `bingo-kit doctor` prints: Python and packages, AVR tools, simavr, ports, the simulated Uno."""
-    import sys
-    from importlib import metadata
-
-    checks = [Check("python", sys.version_info >= (3, 10), sys.version.split()[0])]
-    for dist, module in _PACKAGES:
-        try:
-            checks.append(Check(dist, True, metadata.version(dist)))
-        except metadata.PackageNotFoundError:
-            checks.append(Check(dist, False, f"missing: pip install {dist}"))
-    from bingo_kit import simulator
-
-    # the simulator's own checks: the doctor says "ok" exactly when the simulator would build and start
-    for name, check_tools, detail in (
-        ("AVR toolchain", simulator.check_firmware_tools, simulator.toolchain_versions),
-        ("simavr", simulator.check_runner_tools, lambda: str(simulator.SIMAVR_INCLUDE)),
-    ):
-        try:
-            check_tools()
-            checks.append(Check(name, True, detail(), essential=False))
-        except simulator.SimulatorUnavailableError as error:
-            checks.append(Check(name, False, str(error), essential=False))
-    ports = list_ports()
-    arduinos = [f"{p.device} ({p.board_guess})" for p in ports if p.is_arduino]
-    checks.append(Check("ports", True, ", ".join(arduinos) if arduinos
-                        else f"{len(ports)} serial port(s), no Arduino recognised", essential=False))
-    if check_simulator:
-        checks.append(_check_simulator())
-    return checks
-
-
-def _check_simulator() -> Check:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="bingo-doctor-") as scratch:
-        try:
-            started = time.monotonic()
-            with connect("sim", sim_eeprom=Path(scratch) / "eeprom.bin") as board:
-                info = board.info
-            return Check("simulated Uno", True,
-                         f"answers IDENTIFY in {time.monotonic() - started:.1f} s: firmware {info.firmware_version}, "
-                         f"capacity {info.capacity} bytes, free RAM {info.free_ram} bytes", essential=False)
-        except KitError as error:
-            return Check("simulated Uno", False, str(error).splitlines()[0], essential=False)
+    return BoardComparison(
+        n=len(predictions),
+        agreement=float(np.mean(same)) if same else 0.0,
+        accuracy=float(np.mean(labels == np.asarray(y))) if y is not None and len(labels) else None,
+        mean_inference_us=float(np.mean([p.micros for p in predictions])) if predictions else 0.0,
+    )

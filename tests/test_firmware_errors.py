@@ -82,6 +82,18 @@ def test_frame_longer_than_the_receive_buffer(flashed):
     still_predicts_identically()
 
 
+def test_an_oversize_frame_gets_one_answer_even_with_a_frame_inside(flashed):
+    """§4.3: the rest of an oversize frame is skipped until 50 ms of quiet, so a whole request hidden in its
+    payload is neither executed nor answered (a phantom frame would have given the bad frame two answers)."""
+    link, still_predicts_identically = flashed
+    hidden = request_frame(ABORT) + request_frame(IDENTIFY)
+    payload = hidden + bytes(60 - len(hidden))
+    link.send_raw(bytes([0xA5, CHUNK, 60]) + payload + b"\x00\x00")
+    time.sleep(0.1)   # > 50 ms: the skip has ended
+    assert parse_responses(link.drain()) == [(0x00, E_FRAME_LENGTH, b"")]
+    still_predicts_identically()
+
+
 def test_unknown_command(flashed):
     link, still_predicts_identically = flashed
     assert link.request(0x7A) == (E_UNKNOWN_COMMAND, b"")

@@ -105,3 +105,27 @@ def test_one_simulated_board_per_eeprom_file(tmp_path):
             second.start()
     with second:   # free again once the first board stopped
         assert second.running
+
+
+def test_reconnect_after_a_host_died_mid_upload_finds_the_old_model(simulated_board, pruned_q, pruned_blob,
+                                                                    other_blob, digit_bytes):
+    """A host dies half-way through an upload; the next one connects within the board's 2 s upload time-out
+    (§5.2), sees IDENTIFY's upload flag, aborts the dangling upload and finds the old model (§4.4)."""
+    from bingo_kit.flash import BingoBoard
+    from firmware_helpers import OK, RawLink, crc16
+
+    link = RawLink(simulated_board.port)
+    assert link.upload(pruned_blob) == OK
+    assert link.begin(other_blob)[0] == OK
+    link.send_chunks(other_blob[:len(other_blob) // 2])
+    link.close()                               # the host dies: no ABORT, no COMMIT
+
+    link = RawLink(simulated_board.port)       # what the board shows a new host (IDENTIFY keeps the upload)
+    dangling = link.identify()
+    link.close()
+    assert dangling["uploading"] and not dangling["has_model"], "the upload should still be dangling"
+
+    with BingoBoard(simulated_board.port) as board:
+        assert not board.info.uploading and board.info.has_model
+        assert (board.info.model_length, board.info.model_crc) == (len(pruned_blob), crc16(pruned_blob))
+        assert board.predict(digit_bytes[0]).logits == pruned_q.logits(digit_bytes[0]).tolist()

@@ -285,7 +285,9 @@ def test_compare_with_reference_refuses_float_inputs(fake):
         seen = []
         summary = flash.compare_board_with_reference(board, blob, x, progress=False,
                                                      on_progress=lambda done, total: seen.append((done, total)))
-    assert summary["n"] == 3 and summary["agreement"] == 1.0 and seen == [(1, 3), (2, 3), (3, 3)]
+    assert (summary.n, summary.agreement, summary.accuracy) == (3, 1.0, None) and seen == [(1, 3), (2, 3), (3, 3)]
+    assert summary.as_dict() == {"n": 3, "agreement": 1.0, "accuracy": None,
+                                 "mean_inference_us": summary.mean_inference_us}
 
 
 def test_compare_with_reference_notices_a_single_logit_off(fake):
@@ -295,7 +297,7 @@ def test_compare_with_reference_notices_a_single_logit_off(fake):
         board.upload(blob, progress=False)
         fake.logit_error = 1
         summary = flash.compare_board_with_reference(board, blob, x, progress=False)
-    assert summary["agreement"] == 0.0
+    assert summary.agreement == 0.0
 
 
 def test_old_firmware_blob_format_is_refused_before_begin():

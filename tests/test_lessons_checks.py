@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from bingo_kit import lessons
-from bingo_kit.lessons import lottery_tickets, setup_check
+from bingo_kit.lessons import lottery_tickets
 from bingo_kit.lessons import (ChallengeEntry, Feedback, ResultsTable, check_capacity, check_challenge,
                                check_float_bytes, check_index_list_bytes, check_inference_time,
                                check_kept_by_magnitude, check_race_winner, check_significance, check_verdict,
@@ -145,23 +145,6 @@ def test_start_lesson_makes_random_numbers_repeat():
     lessons.start_lesson(seed=3)
     assert torch.equal(first, torch.rand(3))
     assert torch.get_num_threads() == 1
-
-
-def test_setup_report_marks_missing_essentials(monkeypatch):
-    report = lessons.SetupReport([lessons.SetupItem("thing", True, "fine"),
-                                  lessons.SetupItem("extra", False, "not here", essential=False)])
-    assert report.ready and "➖ extra" in repr(report) and "Ready for the lessons!" in repr(report)
-    report.items.append(lessons.SetupItem("torch", False, "missing"))
-    assert not report.ready and "❌ torch" in repr(report)
-    # a failing probe becomes a ❌ line with its message, never a crash
-    item = setup_check._try("boom", lambda: (_ for _ in ()).throw(RuntimeError("install foo\nmore")))
-    assert (item.ok, item.detail) == (False, "install foo")
-    assert setup_check._check_package("no_such_module_xyz", "testing").ok is False
-
-
-@pytest.mark.parametrize("module", ["torch", "numpy"])
-def test_setup_report_finds_installed_packages(module):
-    assert setup_check._check_package(module, "x").ok
 
 
 # --- the lesson glue that touches the library ---------------------------------------------------------

@@ -205,17 +205,17 @@ class FlashButton(KitWidget):
         summary = compare_board_with_reference(self._board, self.last_report.blob, x_u8, labels,
                                                progress=False, on_progress=on_progress)
         seconds = time.monotonic() - started
-        agree = round(summary["agreement"] * count)     # digits whose 10 scores all match exactly
-        correct = round(summary["accuracy"] * count)
-        self.last_test = {"count": count, "agree": agree, "correct": correct, "agreement": summary["agreement"],
-                          "mean_micros": summary["mean_inference_us"], "seconds": seconds}
+        agree = round(summary.agreement * count)     # digits whose 10 scores all match exactly
+        correct = round(summary.accuracy * count)
+        self.last_test = {"count": count, "agree": agree, "correct": correct, "agreement": summary.agreement,
+                          "mean_micros": summary.mean_inference_us, "seconds": seconds}
         exact = agree == count
         self.progress.bar_style = "success" if exact else "danger"
         colour = GREEN if exact else RED
         self.test_text.value = (
             f"<span style='color:{colour}'>The board and the laptop agree on <b>{agree}/{count}</b> digits "
             f"(all 10 scores exactly the same); the board reads <b>{100 * correct / count:.1f} %</b> of them "
-            f"right, in {summary['mean_inference_us'] / 1000:.2f} ms per digit.</span>")
+            f"right, in {summary.mean_inference_us / 1000:.2f} ms per digit.</span>")
         if exact:
             self.status.ok(f"Tested {count} digits in {seconds:.1f} s.")
         else:

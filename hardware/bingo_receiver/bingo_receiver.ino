@@ -27,7 +27,10 @@ static uint8_t hidden_a[WIDEST_LAYER], hidden_b[WIDEST_LAYER];
 static int32_t accumulators[WIDEST_LAYER];  // one layer's rows; after the last layer, the logits
 
 static uint8_t frame[3 + MAX_REQUEST_PAYLOAD + 2];  // §4.1 request being received
-static uint8_t frame_got = 0;
+static uint8_t frame_got = 0;  // bytes of the frame so far; 0 = hunting for a sync byte
+// §4.3: after a length above 59 the rest of that frame is skipped until the line is quiet for 50 ms, so
+// that a 0xA5 in its payload cannot start a phantom frame (and a second answer to one bad frame).
+#define FRAME_SKIPPING 0xFF
 static uint16_t frame_crc = 0;  // running CRC of the frame so far, so a complete frame is checked at once
 static uint32_t frame_last_byte_ms = 0;
 
@@ -130,15 +133,15 @@ static void end_upload_restoring() {  // §5.2: a broken upload never loses the 
 
 // ---- commands (§5) ---------------------------------------------------------------------------------------
 static void do_identify() {  // §5.1
-  reply_begin(CMD_IDENTIFY, OK, 22);
-  reply_byte('B'); reply_byte('N'); reply_byte('G'); reply_byte('O');
+  reply_begin(CMD_IDENTIFY, OK, IDENTIFY_ANSWER_BYTES);
+  for (uint8_t i = 0; i < 4; i++) reply_byte(BLOB_MAGIC[i]);
   reply_byte(FIRMWARE_MAJOR);
   reply_byte(FIRMWARE_MINOR);
   reply_byte(BLOB_FORMAT_VERSION);
   reply_byte(BOARD_CODE);
   reply_u16(MODEL_CAPACITY);
   reply_u16(free_ram());
-  reply_byte(model_active ? 1 : 0);
+  reply_byte(model_active ? 1 : 0);  // 0 during an upload: model[] is being overwritten (§5.1)
   reply_u16(model_active ? model_length : 0);
   reply_u16(model_active ? model_crc : 0);
   reply_byte(WIDEST_LAYER);
@@ -261,6 +264,7 @@ static void execute_frame(uint8_t command, const uint8_t *payload, uint8_t lengt
 
 // ---- framing (§4.1, §4.3) ---------------------------------------------------------------------------------
 static void receive_byte(uint8_t b) {
+  if (frame_got == FRAME_SKIPPING) return;
   if (frame_got == 0) {  // hunting: bytes before a sync byte are discarded
     if (b == REQUEST_SYNC) {
       frame[frame_got++] = b;
@@ -271,7 +275,7 @@ static void receive_byte(uint8_t b) {
   frame[frame_got++] = b;
   if (frame_got <= 3) frame_crc = _crc_xmodem_update(frame_crc, b);  // command, length
   if (frame_got == 3 && b > MAX_REQUEST_PAYLOAD) {
-    frame_got = 0;
+    frame_got = FRAME_SKIPPING;
     return reply_status(CMD_NONE, E_FRAME_LENGTH);
   }
   if (frame_got < 3) return;
@@ -286,7 +290,7 @@ static void receive_byte(uint8_t b) {
 }
 
 void setup() {
-  Serial.begin(115200);
+  Serial.begin(BAUD_RATE);
   // Timer1 free-running at the CPU clock: PREDICT reports exact cycles (pins 9/10 lose PWM; unused here).
   TCCR1A = 0;
   TCCR1B = _BV(CS10);
@@ -301,8 +305,8 @@ void loop() {
   }
   const uint32_t now = millis();
   if (frame_got > 0 && now - frame_last_byte_ms > FRAME_BYTE_TIMEOUT_MS) {
+    if (frame_got != FRAME_SKIPPING) reply_status(CMD_NONE, E_FRAME_TIMEOUT);  // a skipped frame was answered
     frame_got = 0;
-    reply_status(CMD_NONE, E_FRAME_TIMEOUT);
   }
   if (uploading && now - last_frame_ms > UPLOAD_IDLE_TIMEOUT_MS) end_upload_restoring();
 }

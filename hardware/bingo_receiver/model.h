@@ -25,7 +25,7 @@ static inline uint8_t popcount8(uint8_t b) {
 // §5.2 COMMIT checks after the CRC, in the spec's order: magic, format version, structure, widths.
 // The same check runs on boot for the EEPROM copy (§3). Returns OK or the status code to answer.
 static uint8_t check_blob(const uint8_t *blob, uint16_t length) {
-  if (length < 4 || memcmp(blob, "BNGO", 4) != 0) return E_BAD_MAGIC;
+  if (length < 4 || memcmp(blob, BLOB_MAGIC, 4) != 0) return E_BAD_MAGIC;
   if (length < 5) return E_BAD_MODEL;
   if (blob[4] != BLOB_FORMAT_VERSION) return E_BAD_VERSION;
   if (length < 6) return E_BAD_MODEL;
@@ -47,7 +47,7 @@ static uint8_t check_blob(const uint8_t *blob, uint16_t length) {
     const uint8_t encoding = blob[pos], shift = blob[pos + 1];
     const uint16_t multiplier = read_u16(blob + pos + 2), nnz = read_u16(blob + pos + 4);
     const bool last = i == n_layers - 1;
-    if (shift > 31 || (last && (shift != 0 || multiplier != 0))) return E_BAD_MODEL;
+    if (shift > BLOB_MAX_SHIFT || (last && (shift != 0 || multiplier != 0))) return E_BAD_MODEL;
     if (nnz > n_weights) return E_BAD_MODEL;
     pos += 6 + 4UL * out;
     if (encoding == ENCODING_DENSE) {

@@ -1,5 +1,7 @@
 // Constants of the BINGO wire and blob protocol, version 1. Every number here is defined in
 // hardware/PROTOCOL.md (section given beside it); change the document first, then this file.
+// Its Python twin is bingo_kit/protocol.py, with the same names; tests/test_protocol_twin.py reads this
+// file and fails if the two differ.
 #ifndef BINGO_PROTOCOL_H
 #define BINGO_PROTOCOL_H
 
@@ -8,13 +10,16 @@
 #define FIRMWARE_MAJOR 1
 #define FIRMWARE_MINOR 0
 
-// §4.1 / §4.2 frames
-#define REQUEST_SYNC 0xA5
-#define RESPONSE_SYNC 0x5A
-#define MAX_REQUEST_PAYLOAD 59       // 3 header + 59 + 2 CRC = 64 bytes = the core's serial RX buffer
+// §4 frames
+#define BAUD_RATE 115200             // §4: 8 data bits, no parity, 1 stop bit
+#define REQUEST_SYNC 0xA5            // §4.1
+#define RESPONSE_SYNC 0x5A           // §4.2
+#define MAX_REQUEST_PAYLOAD 59       // §4.1: 3 header + 59 + 2 CRC = 64 bytes (the core's RX ring holds 63: §4.1)
 #define FRAME_BYTE_TIMEOUT_MS 50     // §4.3
 #define UPLOAD_IDLE_TIMEOUT_MS 2000  // §5.2
 #define PREDICT_MAX_LOGITS 62        // §5.2: 6 + 4*62 = 254 bytes, the PREDICT answer fits one response
+
+#define IDENTIFY_ANSWER_BYTES 22     // §5.1
 
 // §5 commands
 #define CMD_NONE 0x00  // §4.2: answers to frames whose command is unknown (framing errors)
@@ -47,8 +52,10 @@ enum Status : uint8_t {
 };
 
 // §2 blob
-#define BLOB_FORMAT_VERSION 1
-#define BLOB_MAX_LAYERS 4
+#define BLOB_MAGIC "BNGO"            // §2.1
+#define BLOB_FORMAT_VERSION 1        // §2.1
+#define BLOB_MAX_LAYERS 4            // §2.1
+#define BLOB_MAX_SHIFT 31            // §2.2
 #define ENCODING_DENSE 0
 #define ENCODING_BITMAP 1
 #define ENCODING_INDEX_LIST 2
