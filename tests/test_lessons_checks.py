@@ -198,10 +198,64 @@ def test_challenge_entry_measures_what_the_board_would_store(digits):
     assert total == 64 * 8 + 8 * 10 and kept == total - round(0.5 * total)  # practice kept the pruned zeros
     assert entry.size == export_model(model, digits).size and entry.fits
     assert 0.0 < entry.accuracy <= 1.0
-    with pytest.raises(KitError, match="method must be one of"):
+    with pytest.raises(KitError, match="method should be one of"):
         lessons.challenge_entry("t", digits, hidden=8, method="biggest")
-    with pytest.raises(KitError, match="hidden must be"):
+    with pytest.raises(KitError, match="hidden should be a whole number from 1 to 255"):
         lessons.challenge_entry("t", digits, hidden=300)
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"hidden": "big"}, "hidden should be a number like 16; you wrote 'big'"),
+    ({"hidden": 16.7}, "hidden should be a whole number like 16, not 16.7"),
+    ({"hidden": 16, "fraction": 80}, "Did you mean 0.8"),
+    ({"hidden": 16, "fraction": "0.8"}, "without quotes"),
+    ({"hidden": 16, "fraction": -0.1}, "fraction is a share"),
+    ({"hidden": 16, "epochs": 0}, "epochs should be a whole number from 1"),
+])
+def test_challenge_entry_refuses_bad_arguments_before_any_training(digits, monkeypatch, arguments, message):
+    from bingo_kit.errors import KitError
+    from bingo_kit.lessons import challenge
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the arguments were checked")
+
+    monkeypatch.setattr(challenge, "train", no_training)
+    monkeypatch.setattr(challenge, "train_with_bingo", no_training)
+    monkeypatch.setattr(challenge, "make_mlp", no_training)
+    with pytest.raises(KitError, match=message):
+        lessons.challenge_entry("t", digits, **arguments)
+
+
+def test_challenge_accepts_method_names_as_people_write_them(digits):
+    entry, _ = lessons.challenge_entry("t", digits, hidden=4, method=" BINGO ", fraction=0.5, epochs=1,
+                                       practice_epochs=0)
+    assert entry.method == "bingo"
+
+
+def test_re_running_an_entry_replaces_its_row():
+    table = ResultsTable()
+    first = ChallengeEntry("Ada", 16, "magnitude", 0.8, 700, 0.9)
+    table.add(first)
+    table.add(ChallengeEntry("Ada", 12, "magnitude", 0.6, 600, 0.95))
+    table.add(ChallengeEntry("Bo", 12, "random", 0.6, 600, 0.5))
+    assert [(e.name, e.hidden) for e in table.entries] == [("Ada", 12), ("Bo", 12)]
+
+
+def test_a_kit_error_in_a_lesson_is_one_line_and_other_errors_keep_their_traceback(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_cell("from bingo_kit.lessons import start_lesson; start_lesson(0)")
+        result = shell.run_cell("from bingo_kit.errors import KitError\nraise KitError('Prune less.')")
+        captured = capsys.readouterr()
+        assert not result.success
+        assert captured.err.strip() == "❌ Prune less." and "Traceback" not in captured.out + captured.err
+        result = shell.run_cell("1 / 0")
+        captured = capsys.readouterr()
+        assert not result.success and "ZeroDivisionError" in captured.out + captured.err
+    finally:
+        InteractiveShell.clear_instance()
 
 
 def test_pictures_draw_and_leave_the_model_dense(digits, headless_plots):

@@ -386,6 +386,26 @@ def test_flash_the_simulated_uno_then_test_on_it(model, digits, private_sim_eepr
 
 
 @pytest.mark.firmware
+def test_a_released_board_reconnects_when_its_button_is_clicked(model, digits, private_sim_eeprom):
+    """Run All in a lesson: a later widget takes the port; the earlier button still works when clicked."""
+    pruning.prune_fraction(model, 0.6)
+    first = FlashButton(model, digits, port="sim", test_digits=10)
+    first.flash_button.click()
+    assert first.status.kind == "ok", first.status.text
+    other = FlashButton(make_mlp((64, 16, 10), seed=1), digits, port="sim")  # another model's button
+    try:
+        assert not first.closed
+        other._connect("sim")  # it opens the same port (as lesson 8's button would after lesson 7's)
+        assert first._board is None  # ... which released the first one's connection
+        first.test_button.click()  # clicking the first button again connects again and tests
+        assert first.status.kind == "ok", first.status.text
+        assert first.last_test["agree"] == 10
+    finally:
+        first.close()
+        other.close()
+
+
+@pytest.mark.firmware
 def test_rerunning_the_flash_cell_releases_the_board(model, digits, private_sim_eeprom):
     pruning.prune_fraction(model, 0.6)
     first = FlashButton(model, digits, port="sim")

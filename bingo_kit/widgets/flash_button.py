@@ -117,7 +117,7 @@ class FlashButton(KitWidget):
     def connected_board(self):
         """The board after a successful flash (the digit pad asks it), connecting again if it was released;
         None before the first flash."""
-        if self._board is None and self._flashed_port is not None:
+        if self._board is None and self._flashed_port is not None and not self.closed:
             self._connect(self._flashed_port)
         return self._board
 
