@@ -14,6 +14,10 @@ How a source cell is marked (cell tags, the notebook format's own way to label c
 - ``answer``: an exercise cell. In the student copy each top-level ``name = value`` line becomes
   ``name = ...`` (its comment kept), and a line ending in ``# student: TEXT`` becomes ``TEXT``.
 
+A line that is a whole ``assert`` statement is the teacher's check for nbval (a widget's effect really
+happened); the student copy leaves it out, so on a laptop without the Simulated Uno the widget's own
+one-line message is what a student sees, not an AssertionError.
+
 The student *workspace* (``make classroom``, ``bingo-kit lessons DIR``) is a folder of student copies that is
 never overwritten once a student has changed a notebook in it.
 """
@@ -37,6 +41,7 @@ TEACHER_TAG = "teacher"
 ANSWER_TAG = "answer"
 STUDENT_MARK = "# student:"
 NBVAL_MARK = re.compile(r"^\s*#\s*NBVAL_\w+\s*\n?", re.MULTILINE)
+ASSERT_LINE = re.compile(r"^[ \t]*assert\b[^\n]*(?:\n|$)", re.MULTILINE)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 STUDENT_LESSONS = PACKAGE_DIR / "student_lessons"
@@ -103,7 +108,7 @@ def student_copy(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             if ANSWER_TAG in tags:
                 text = student_answer_source(text)
-            text = NBVAL_MARK.sub("", text)
+            text = ASSERT_LINE.sub("", NBVAL_MARK.sub("", text)).rstrip("\n")
             notebook.cells.append(nbformat.v4.new_code_cell(text))
         elif cell.cell_type == "markdown":
             notebook.cells.append(nbformat.v4.new_markdown_cell(text))
@@ -178,8 +183,9 @@ def stale_copies(lessons_dir: Path = REPO_LESSONS, student_dir: Path = STUDENT_L
 
 
 def build_copies(lessons_dir: Path = REPO_LESSONS, student_dir: Path = STUDENT_LESSONS, *,
-                 only: list[str] | None = None, execute: bool = True, progress: bool = True) -> list[Path]:
-    """Regenerate the teacher and student copies from the sources (teacher copies are run to record outputs)."""
+                 only: list[str] | None = None, teachers: bool = True, progress: bool = True) -> list[Path]:
+    """Regenerate the teacher and student copies from the sources (teacher copies are run to record outputs;
+    ``teachers=False`` rewrites only the student copies, which takes no time)."""
     from tqdm.auto import tqdm
 
     written = []
@@ -189,8 +195,10 @@ def build_copies(lessons_dir: Path = REPO_LESSONS, student_dir: Path = STUDENT_L
         source = with_timing(read_notebook(lesson.source))
         write_notebook(source, lesson.source)
         write_notebook(student_copy(source), lesson.student)
-        write_notebook(teacher_copy(source, execute=execute, cwd=lessons_dir), lesson.teacher)
-        written += [lesson.student, lesson.teacher]
+        written.append(lesson.student)
+        if teachers:
+            write_notebook(teacher_copy(source, cwd=lessons_dir), lesson.teacher)
+            written.append(lesson.teacher)
     return written
 
 
@@ -351,10 +359,13 @@ def jupyterlab_command(folder: Path, *, open_browser: bool = True, extra: list[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m bingo_kit.classroom [03 04 ...]`: rebuild the copies (all lessons, or those named)."""
+    """`python -m bingo_kit.classroom [--students-only] [03 04 ...]`: rebuild the copies (all lessons, or those
+    named)."""
     import sys
 
-    written = build_copies(only=list(argv if argv is not None else sys.argv[1:]) or None)
+    args = list(argv if argv is not None else sys.argv[1:])
+    teachers = "--students-only" not in args
+    written = build_copies(only=[a for a in args if not a.startswith("--")] or None, teachers=teachers)
     print(f"wrote {len(written)} notebooks")
     stale = stale_copies()
     for path in stale:

@@ -61,6 +61,14 @@ def test_student_copy_drops_teacher_cells_outputs_and_nbval_markers():
             assert cell.outputs == [] and cell.execution_count is None
 
 
+def test_student_copy_leaves_out_the_teachers_assert_lines():
+    source = _notebook(("code", "pad.click()\nassert pad.status.kind != 'error', pad.status.text  # it worked\n"
+                                "print(pad.answer)", []),
+                       ("code", "for x in xs:\n    f(x)\n    assert ok(x)", []))
+    student = student_copy(source)
+    assert [c.source for c in student.cells] == ["pad.click()\nprint(pad.answer)", "for x in xs:\n    f(x)"]
+
+
 def test_committed_copies_match_their_sources():
     """Edit lessons/source/, then `make build-lessons`: this fails until the copies are rebuilt."""
     assert stale_copies() == []
