@@ -7,6 +7,7 @@ import math
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
 import numpy as np
 import torch
 
@@ -54,7 +55,8 @@ def show_fake_pass(model, data, *, p: float = 0.2, seed: int = 0) -> tuple[float
     before, after = float(before), float(after[0])
     first = _ticket_mask(tickets[0], model)[0]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.8), gridspec_kw={"width_ratios": [3, 1]})
-    left.imshow(as_numpy(first).astype(float), cmap="Oranges", aspect="auto", interpolation="nearest")
+    left.imshow(as_numpy(first).astype(float), cmap=ListedColormap(["whitesmoke", "tab:orange"]), aspect="auto",
+                interpolation="nearest")
     left.set_title(f"the ticket: {int(first.sum())} of {first.numel()} first-layer weights reset (orange)")
     left.set_xlabel("input pixel")
     left.set_ylabel("hidden neuron")

@@ -110,10 +110,12 @@ def show_sparse_formats(row: Sequence[int] = (0, 0, 37, 0, 0, 0, -12, 0, 0, 0, 0
     ]
     fig, ax = plt.subplots(figsize=(9, 2.6))
     for y, (name, cells) in enumerate(layouts):
-        width = 1.0 if name == "dense" else 1.6
-        for x, (text, colour) in enumerate(cells):
-            ax.add_patch(plt.Rectangle((x * width, -y), width * 0.95, 0.8, color=colour, alpha=0.6))
-            ax.text(x * width + width * 0.47, -y + 0.4, text, ha="center", va="center", fontsize=10)
+        left = 0.0
+        for text, colour in cells:
+            width = 1.0 if name == "dense" else max(1.6, 0.36 * len(text) + 0.3)  # 8 bits need a wide box
+            ax.add_patch(plt.Rectangle((left, -y), width * 0.95, 0.8, color=colour, alpha=0.6))
+            ax.text(left + width * 0.47, -y + 0.4, text, ha="center", va="center", fontsize=10)
+            left += width
         ax.text(-0.3, -y + 0.4, f"{name}: {len(cells)} bytes", ha="right", va="center", fontsize=11)
     ax.set_xlim(-4.5, len(row) + 0.5)
     ax.set_ylim(-len(layouts) + 0.7, 1.2)
