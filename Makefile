@@ -7,16 +7,18 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# Debian packages the tests need: the AVR toolchain + Arduino core (build the sketch), simavr (run it),
-# Fashion-MNIST (offline data), Chromium (real-browser test).
-SYSTEM_PACKAGES := gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimavrparts1 \
-                   dataset-fashion-mnist chromium
+# Debian packages. The Simulated Uno (and installing the receiver on a real board) needs the AVR toolchain +
+# Arduino core (build the sketch), simavr (run it) and avrdude (upload it); the lessons install these.
+# The tests also need Fashion-MNIST (offline data) and Chromium (real-browser tests).
+SIM_PACKAGES    := gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimavrparts1 avrdude
+SYSTEM_PACKAGES := $(SIM_PACKAGES) dataset-fashion-mnist chromium
 # Two workers; each notebook stays on one worker (nbval needs its cells in order).
 PYTEST_ARGS ?= -n 2 --dist loadfile
 # The student workspace: copies of the student lessons; a notebook a student changed is never overwritten.
 CLASSROOM ?= classroom
 
-.PHONY: help setup lessons classroom check-lessons build-lessons test test-fast system-packages benchmarks clean
+.PHONY: help setup lessons classroom check-lessons build-lessons test test-fast system-packages sim-packages \
+        benchmarks clean
 
 help:
 	@echo "make lessons        start JupyterLab on the student workspace (NO_BROWSER=1 to not open a browser)"
@@ -28,16 +30,19 @@ help:
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "bingo-kit needs Python 3.10 or newer; this is " + sys.version.split()[0])'
 	@$(PYTHON) -m venv $(VENV) || { echo "Could not create $(VENV). On Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	@echo "Installing the kit's Python packages into $(VENV) (a few minutes; pip shows each one, its size and the time left)"
+	$(PY) -m pip install --upgrade --progress-bar on pip
+	$(PY) bingo_kit/install_torch.py
+	$(PY) -m pip install --progress-bar on -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	@du -sh $(VENV) 2>/dev/null | sed 's/^/installed: /' || true
 	@touch $@
 
 setup: $(VENV)/.installed
 
 # No display (a server, an SSH session) means no browser to open, even without NO_BROWSER=1.
 HEADLESS := $(if $(NO_BROWSER)$(filter --no-browser,$(JUPYTER_ARGS)),1,$(if $(DISPLAY)$(WAYLAND_DISPLAY),,1))
-lessons: setup
+lessons: setup sim-packages
 	$(VENV)/bin/bingo-kit lessons "$(CLASSROOM)" $(if $(HEADLESS),--no-browser) \
 	  $(foreach option,$(filter-out --no-browser,$(JUPYTER_ARGS)),--jupyter=$(option))
 
@@ -45,21 +50,29 @@ classroom: setup
 	$(VENV)/bin/bingo-kit lessons "$(CLASSROOM)" --no-start
 
 # Teacher copies only (lessons/*.ipynb): checked outputs compared, then one line per lesson.
-check-lessons: setup
+check-lessons: setup sim-packages
 	$(PY) -m pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env --lesson-summary -q lessons
 
-build-lessons: setup
+build-lessons: setup sim-packages
 	$(PY) -m bingo_kit.classroom $(LESSONS)
+
+# The lessons install what the Simulated Uno needs, or say exactly what to run; without it every lesson but
+# flashing the Simulated Uno still works, so this never stops `make lessons`.
+sim-packages:
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(SIM_PACKAGES)" \
+	  || echo "Without these the Simulated Uno is off; every other part of the lessons works."
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "Not a Debian/Ubuntu system: install$$missing with your package manager."; exit 1; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=""; \
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; \
-	else echo "The tests need these Debian/Ubuntu packages:$$missing"; \
-	     echo "Install them with:  sudo apt-get install$$missing   (then run make test again)"; exit 1; fi; \
+	else echo "These Debian/Ubuntu packages are missing:$$missing"; \
+	     echo "Install them with:  sudo apt-get install$$missing   (then run make again)"; exit 1; fi; \
 	echo "Installing system packages:$$missing"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$missing
 
