@@ -94,9 +94,10 @@ def main() -> int:
     print(f"  plain {plain:.0f} ms, watched {watched:.0f} ms ({watched / plain:.2f}×), {live.draws} redraws; "
           f"one redraw: {summary(draws)}\n")
 
-    print("digit pad: one click → host prediction (no board)")
+    print("digit pad: one stroke → host prediction (no board)")
     pad = DigitPad(model, data)
-    clicks = timed(lambda: pad.cells[3][4].click(), 40)
+    stroke = [[(16, 4), (16, 16), (16, 28)]]  # what a mouse sends for a "1", in canvas pixels
+    clicks = timed(lambda: pad.draw(stroke), 40)
     print(f"  {summary(clicks)}")
 
     # the Simulated Uno keeps its EEPROM under $XDG_CACHE_HOME: use a private one
@@ -119,8 +120,8 @@ def main() -> int:
         print(f"  test on board: {test['count']} digits in {ms(time.perf_counter() - start):.0f} ms, "
               f"agree {test['agree']}/{test['count']}, board inference {test['mean_micros'] / 1000:.2f} ms "
               "per digit (simulated 16 MHz cycles)")
-        board_clicks = timed(lambda: pad.cells[3][4].click(), 20)
-        print(f"  digit pad click → host + board predictions: {summary(board_clicks)}")
+        board_clicks = timed(lambda: pad.draw(stroke), 20)
+        print(f"  digit pad stroke → host + board predictions: {summary(board_clicks)}")
         flash.close()
     return 0
 

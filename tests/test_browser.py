@@ -1,11 +1,12 @@
 """The widgets in a real browser: JupyterLab + headless Chromium, driven like a student would.
 
 Opens tests/notebooks/widget_tour.ipynb (a copy, so the repo file never gets outputs saved into it), runs
-all cells, then drags the prune slider, flashes the Simulated Uno and draws a digit on the pad.
+all cells, then drags the prune slider, flashes the Simulated Uno and draws digits on the pad with the mouse.
 Screenshots land in the test's tmp dir and in <repo>/test-output/browser/ for people to look at.
 """
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import time
@@ -24,8 +25,13 @@ PUBLIC_SCREENSHOTS = REPO / "test-output" / "browser"
 GREEN_RGB = "rgb(46, 125, 50)"   # common.GREEN
 RED_RGB = "rgb(198, 40, 40)"     # common.RED
 
-# the pad squares (row, column) of a plain "1"
-ONE = [(row, 4) for row in range(1, 7)] + [(2, 3)]
+# digits as pen strokes in canvas pixels (the pad is 32×32, shown 10× larger)
+DRAWN = {
+    "1": [[(13, 8), (17, 4), (17, 16), (17, 28)]],
+    "7": [[(7, 6), (16, 6), (25, 6), (19, 17), (13, 28)], [(11, 17), (21, 17)]],
+    "0": [[(16 - 8 * math.sin(math.tau * t / 12), 4 + 12 * (1 - math.cos(math.tau * t / 12))) for t in range(13)]],
+    "4": [[(11, 4), (8, 19), (25, 19)], [(21, 6), (21, 29)]],
+}
 
 
 def _text(page, selector: str) -> str:
@@ -57,7 +63,7 @@ def test_widget_tour_in_a_real_browser(tmp_path, playwright_module):
             run_all_cells(page)
             _drag_the_prune_slider(page, shots)
             _flash_the_simulated_uno(page, shots)
-            _draw_a_one(page, shots)
+            _draw_digits_with_the_mouse(page, shots)
         except Exception:
             try:
                 shots.take("failure")
@@ -126,26 +132,36 @@ def _flash_the_simulated_uno(page, shots) -> None:
     shots.take("tested-on-board")
 
 
-def _draw_a_one(page, shots) -> None:
-    cells = page.locator(".bingo-pad-cell")
-    assert cells.count() == 64
-    cells.nth(0).scroll_into_view_if_needed()
-    for row, column in ONE:
-        cells.nth(8 * row + column).click()
-    page.mouse.move(5, 5)  # no hover styling on the last square clicked
-    # each click is a round trip to the kernel (and the board): wait until all of them are drawn and answered
-    page.wait_for_function(
-        """(inked) => {
-            const black = [...document.querySelectorAll('.bingo-pad-cell')]
-                .filter(c => getComputedStyle(c).backgroundColor === 'rgb(0, 0, 0)').length;
-            return black === inked
-                && /Host model: \\d/.test(document.querySelector('.bingo-pad-host').innerText)
-                && /Board: \\d \\(thought for [\\d.]+ ms\\)/.test(document.querySelector('.bingo-pad-board').innerText);
-        }""", arg=len(ONE), timeout=60_000)
-    page.wait_for_function(KERNEL_READY_JS, timeout=60_000)  # idle: the last click's answers are in
-    host, board = _text(page, ".bingo-pad-host"), _text(page, ".bingo-pad-board")
-    assert re.fullmatch(r"Host model: \d \(\d+ % sure\)", host.strip()), host
-    assert re.fullmatch(r"Board: \d \(thought for [\d.]+ ms\)", board.strip()), board
-    print(f"digit pad: {host.strip()} | {board.strip()}")
-    shots.take("digit-pad")
-    assert "error" not in _text(page, ".bingo-digit-pad .bingo-status").lower()
+def _draw_digits_with_the_mouse(page, shots) -> None:
+    canvas = page.locator("canvas.bingo-pad-canvas, .bingo-pad-canvas canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    scale = box["width"] / 32  # screen pixels per canvas pixel
+    answers = {}
+    for digit, strokes in DRAWN.items():
+        page.click(".bingo-pad-clear")
+        page.wait_for_function("() => document.querySelector('.bingo-pad-board').innerText.includes('draw a digit')",
+                               timeout=30_000)
+        for stroke in strokes:
+            before = page.eval_on_selector(".bingo-pad-picture", "el => el.src")
+            (x, y), *rest = stroke
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+            page.mouse.down()
+            for x, y in rest:
+                page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=6)
+            page.mouse.up()
+            # each finished stroke comes back as a new "what the network sees" picture
+            page.wait_for_function("(before) => document.querySelector('.bingo-pad-picture').src !== before",
+                                   arg=before, timeout=60_000)
+        page.wait_for_function(KERNEL_READY_JS, timeout=60_000)  # idle: the last stroke's answers are in
+        host, board = _text(page, ".bingo-pad-host").strip(), _text(page, ".bingo-pad-board").strip()
+        top3 = _text(page, ".bingo-pad-top3").strip()
+        assert re.fullmatch(r"Laptop: \d \(\d+ % sure\)", host), host
+        assert re.fullmatch(r"Board: \d \(thought for [\d.]+ ms\)", board), board
+        assert re.fullmatch(r"Top 3: \d \(\d+ %\) · \d \(\d+ %\) · \d \(\d+ %\)", top3), top3
+        assert "error" not in _text(page, ".bingo-digit-pad .bingo-status").lower()
+        answers[digit] = (host, board)
+        print(f"drew a {digit}: {host} | {board} | {top3}")
+        page.mouse.move(5, 5)
+        shots.take(f"digit-pad-{digit}")
+    assert len(answers) >= 3

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from bingo_kit import pruning
+from bingo_kit.drawing import strokes_to_features
 from bingo_kit.errors import KitError
 from bingo_kit.export import blob_size, export_model, inputs_to_bytes
 from bingo_kit.flash import BoardDisconnectedError
@@ -228,20 +230,61 @@ def test_live_scores_errors_go_to_the_status_and_training_goes_on(digits):
 
 # --- digit pad -------------------------------------------------------------------------------------
 
-def test_pad_draws_and_the_host_model_answers(model, digits):
+SEVEN = [[(7, 6), (24, 6), (13, 28)], [(11, 17), (21, 17)]]  # a 7 with a bar, drawn in two strokes
+
+
+def _mouse(pad, event, x, y):
+    """What ipycanvas receives from the browser when the pointer does `event` at screen pixel (x, y)."""
+    pad.canvas._handle_frontend_event(pad.canvas, {"event": event, "x": x, "y": y}, [])
+
+
+def test_pad_draws_and_the_laptop_answers(model, digits):
     pad = DigitPad(model, digits)
     assert pad.host_prediction is None and "draw a digit" in pad.host_text.value
-    for row in range(1, 7):
-        pad.cells[row][4].click()
-    assert pad.pixels.sum() == 6 and pad.pixels[3, 4] == 1.0
-    assert pad.cells[3][4].style.button_color == "#000000" and pad.cells[0][0].style.button_color == "#ffffff"
-    expected = int(model(torch.from_numpy(pad.pixels.reshape(1, -1))).argmax())
+    pad.draw(SEVEN)
+    assert pad.status.kind != "error", pad.status.text
+    assert len(pad.strokes) == 2
+    assert np.array_equal(pad.pixels.reshape(-1), strokes_to_features(SEVEN))  # the library's reduction
+    with torch.no_grad():
+        probabilities = torch.softmax(model(torch.from_numpy(pad.pixels.reshape(1, -1))), dim=1)[0]
+    expected = int(probabilities.argmax())
     assert pad.host_prediction == expected and f">{expected}</b>" in pad.host_text.value
+    assert f"({100 * float(probabilities[expected]):.0f} % sure)" in pad.host_text.value
+    assert [d for d, _ in pad.top3] == probabilities.argsort(descending=True)[:3].tolist()
+    assert f"Top 3: {expected} (" in pad.top3_text.value
     assert "not connected" in pad.board_text.value and pad.board_prediction is None
-    pad.cells[3][4].click()  # clicking again erases
-    assert pad.pixels[3, 4] == 0.0
+    assert bytes(pad.picture.value).startswith(PNG_MAGIC) and "stretched" in pad.bitmap_caption.value
     pad.clear_button.click()
-    assert not pad.pixels.any() and pad.host_prediction is None
+    assert not pad.pixels.any() and pad.strokes == [] and pad.host_prediction is None and pad.top3 == []
+
+
+def test_mouse_moves_and_pad_draw_take_the_same_path(model, digits):
+    by_code, by_mouse = DigitPad(make_mlp(seed=3), digits), DigitPad(model, digits)
+    by_code.draw(SEVEN)
+    for stroke in SEVEN:  # the canvas is shown 10× larger: screen pixels are canvas pixels × 10
+        (x0, y0), *rest = stroke
+        _mouse(by_mouse, "mouse_down", 10 * x0, 10 * y0)
+        for x, y in rest:
+            _mouse(by_mouse, "mouse_move", 10 * x, 10 * y)
+        _mouse(by_mouse, "mouse_up", 10 * rest[-1][0], 10 * rest[-1][1])
+    assert by_mouse.strokes == by_code.strokes == [[(float(x), float(y)) for x, y in s] for s in SEVEN]
+    assert np.array_equal(by_mouse.pixels, by_code.pixels)
+    # a pointer on the canvas border stays on the canvas instead of failing
+    _mouse(by_mouse, "mouse_down", 320, 0)
+    _mouse(by_mouse, "mouse_up", 325, -3)
+    assert by_mouse.status.kind != "error", by_mouse.status.text
+    assert by_mouse.strokes[-1] == [(31.999, 0.0)]
+
+
+def test_a_drawing_the_pad_cannot_read_is_one_line_and_loses_nothing(model, digits):
+    pad = DigitPad(model, digits)
+    pad.draw(SEVEN)
+    pixels, answer = pad.pixels.copy(), pad.host_text.value
+    for bad, words in (([[(40, 3), (5, 5)]], "outside the 32×32 canvas"), ([], "Nothing is drawn yet"),
+                       ([[(3, float("nan"))]], "not a number")):
+        pad.draw(bad)
+        assert pad.status.kind == "error" and words in pad.status.text and "\n" not in pad.status.text
+        assert np.array_equal(pad.pixels, pixels) and pad.host_text.value == answer and len(pad.strokes) == 2
 
 
 def test_pad_example_digits_come_from_the_test_set(model, digits):
@@ -250,7 +293,9 @@ def test_pad_example_digits_come_from_the_test_set(model, digits):
     first_seven = digits.x_test[(digits.y_test == 7).nonzero().flatten()[0]]
     assert np.allclose(pad.pixels.reshape(-1), first_seven.numpy())
     assert pad.host_prediction == int(model(first_seven[None]).argmax()) == 7
-    assert "Loaded a 7" in pad.status.text
+    assert "A 7 from the test set" in pad.status.text
+    pad.draw(SEVEN)  # drawing after an example starts a new drawing
+    assert np.array_equal(pad.pixels.reshape(-1), strokes_to_features(SEVEN))
 
 
 class _UnpluggedBoard:
@@ -260,7 +305,7 @@ class _UnpluggedBoard:
         raise BoardDisconnectedError("The board on /dev/ttyACM0 stopped answering — was it unplugged or reset?")
 
 
-def test_pad_reports_a_board_error_and_keeps_the_host_answer(model, digits):
+def test_pad_reports_a_board_error_and_keeps_the_laptop_answer(model, digits):
     pad = DigitPad(model, digits, board=_UnpluggedBoard())
     pad.example_buttons[2].click()
     assert pad.status.kind == "error" and "unplugged" in pad.status.text
@@ -277,10 +322,12 @@ def test_rerunning_the_pad_cell_detaches_the_old_pad(model, digits):
     observers = first.observer_count()
     second = DigitPad(model, digits)
     assert first.closed and first.observer_count() == 0 and second.observer_count() == observers
-    first.cells[0][0].click()
-    assert not first.pixels.any()  # the stale pad no longer reacts
-    second.cells[0][0].click()
-    assert second.pixels[0, 0] == 1.0
+    _mouse(first, "mouse_down", 100, 100)
+    _mouse(first, "mouse_up", 100, 200)
+    assert first.strokes == [] and not first.pixels.any()  # the stale pad no longer reacts
+    _mouse(second, "mouse_down", 100, 100)
+    _mouse(second, "mouse_up", 100, 200)
+    assert len(second.strokes) == 1 and second.pixels.any()
 
 
 # --- flash button ----------------------------------------------------------------------------------
@@ -381,6 +428,13 @@ def test_flash_the_simulated_uno_then_test_on_it(model, digits, private_sim_eepr
         q = flash.last_report.quantized
         assert pad.board_prediction == int(q.predict(inputs_to_bytes(pad.pixels.reshape(1, -1)))[0])
         assert "thought for" in pad.board_text.value and " ms" in pad.board_text.value
+
+        # a drawn digit reaches the board too, through the same path as the mouse
+        pad.draw(SEVEN)
+        assert pad.status.kind != "error", pad.status.text
+        drawn = inputs_to_bytes(strokes_to_features(SEVEN).reshape(1, -1))
+        assert pad.board_prediction == int(q.predict(drawn)[0])
+        assert re.search(r"Board: <b[^>]*>\d</b> \(thought for \d+\.\d\d ms\)", pad.board_text.value)
     finally:
         flash.close()
 

@@ -33,7 +33,7 @@ _HOME = {
     "the_race": ("RACE_LABELS", "plot_race", "race_column", "check_race_winner"),
     "will_it_fit": ("show_sizes", "show_quantisation", "float_bytes", "check_float_bytes", "index_list_bytes",
                     "show_sparse_formats", "check_index_list_bytes"),
-    "flash_it": ("AVR_CLOCK_HZ", "show_flash_pipeline", "check_inference_time"),
+    "flash_it": ("AVR_CLOCK_HZ", "show_flash_pipeline", "check_inference_time", "check_block_value"),
     "challenge": ("CHALLENGE_BOARD", "CHALLENGE_METHODS", "challenge_budget", "ChallengeEntry", "ResultsTable",
                   "challenge_entry", "check_challenge"),
 }

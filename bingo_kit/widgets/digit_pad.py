@@ -1,21 +1,29 @@
-"""Digit pad: draw an 8×8 digit by clicking squares; the host model and the board each say what it is.
+"""Digit pad: draw a digit with the mouse, a pen or a finger; the laptop and the board each say what it is.
 
-Pure ipywidgets (a grid of Buttons): no extra dependency, every square is clickable from Python
-(`pad.cells[row][col].click()`), and 64 squares are few enough that a click round trip stays instant.
+The drawing surface is an ipycanvas Canvas (32×32 pixels shown 10× larger). Each finished stroke goes
+through bingo_kit.drawing.strokes_to_features — the same steps that turned the scanned digits into the
+dataset — and the pad shows that 8×8 picture beside the answers. `pad.draw(strokes)` feeds strokes from
+code through the very path the mouse uses, so lessons, nbval and tests draw like a student.
 """
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import torch
 
 import ipywidgets as widgets
 
+from bingo_kit import drawing
 from bingo_kit.errors import KitError
 from bingo_kit.export import inputs_to_bytes
 from bingo_kit.widgets.common import KitWidget, StatusLine, live_widget, reporting
 
-SIDE = 8
-CELL_PX = 30
+SIDE = drawing.SIDE            # the network sees 8×8
+CANVAS = drawing.CANVAS        # the student draws on 32×32
+SCALE = 10                     # canvas pixels → screen pixels
+PICTURE_PX = 160               # each "what the network sees" picture
+INK, PAPER = "#000000", "#ffffff"
 
 
 class PadInputError(KitError, ValueError):
@@ -23,13 +31,40 @@ class PadInputError(KitError, ValueError):
 
 
 def _grey(value: float) -> str:
-    """Ink colour of a square: white paper, black ink, greys for the dataset's soft strokes."""
+    """Ink colour: white paper, black ink, greys for the dataset's part-inked blocks."""
     level = int(round(255 * (1.0 - float(value))))
     return f"#{level:02x}{level:02x}{level:02x}"
 
 
+def _big(html: str) -> str:
+    """Answer lines in a size a class can read off a projector."""
+    return f"<span style='font-size:1.3em;line-height:1.6'>{html}</span>"
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _picture(values: np.ndarray | None, side: int, grid_every: int) -> bytes:
+    """A side×side picture (1 = ink) blown up to PICTURE_PX, with thin lines around each `grid_every` block."""
+    from PIL import Image, ImageDraw  # Pillow comes with matplotlib
+
+    cell = PICTURE_PX // side
+    grey = np.zeros((side, side)) if values is None else np.asarray(values, dtype=float).reshape(side, side)
+    pixels = (255 * (1.0 - np.clip(grey, 0, 1))).round().astype(np.uint8)
+    image = Image.fromarray(pixels).resize((side * cell, side * cell), Image.Resampling.NEAREST).convert("RGB")
+    pen = ImageDraw.Draw(image)
+    for i in range(0, side + 1, grid_every):
+        at = min(i * cell, side * cell - 1)
+        pen.line([(at, 0), (at, side * cell)], fill=(150, 170, 210), width=1)
+        pen.line([(0, at), (side * cell, at)], fill=(150, 170, 210), width=1)
+    return _png(image)
+
+
 class DigitPad(KitWidget):
-    """An 8×8 drawing grid with a clear button, example digits and host-vs-board predictions.
+    """A free-hand drawing pad with clear and example buttons, what the network sees, and both answers.
 
     model: the (possibly pruned) TinyMLP taking 64 inputs in [0, 1].
     data:  a Dataset whose test set supplies the example digits (digits is loaded if omitted).
@@ -42,81 +77,195 @@ class DigitPad(KitWidget):
         if model.sizes[0] != SIDE * SIDE:
             raise PadInputError(f"The digit pad draws 8×8 = 64 pixels, but this model takes {model.sizes[0]} "
                                 "inputs. Use an 8×8 dataset (digits, or downsample=True).")
+        from ipycanvas import Canvas
+
         super().__init__()
         self.model = model
         self._data = data
         self._board = board
-        self.pixels = np.zeros((SIDE, SIDE), dtype=np.float32)
+        self.strokes: list[list[tuple[float, float]]] = []   # what is drawn, in canvas pixels
+        self._stroke: list[tuple[float, float]] | None = None  # the stroke the pen is drawing now
+        self.pixels = np.zeros((SIDE, SIDE), dtype=np.float32)  # what the network sees, 0..1
+        self.host_prediction: int | None = None
+        self.board_prediction: int | None = None
+        self.top3: list[tuple[int, float]] = []
 
-        self.cells = [[self._make_cell(row, col) for col in range(SIDE)] for row in range(SIDE)]
-        grid = widgets.GridBox(
-            [cell for row in self.cells for cell in row],
-            # fixed size: inside an HBox the grid would otherwise shrink and hide its last column
-            layout=widgets.Layout(grid_template_columns=f"repeat({SIDE}, {CELL_PX}px)", grid_gap="2px",
-                                  width=f"{SIDE * CELL_PX + (SIDE - 1) * 2 + 4}px", flex="0 0 auto"))
-        grid.add_class("bingo-pad-grid")
+        self.canvas = Canvas(width=CANVAS * SCALE, height=CANVAS * SCALE,
+                             layout=widgets.Layout(width=f"{CANVAS * SCALE}px", height=f"{CANVAS * SCALE}px",
+                                                   border="2px solid #9e9e9e", flex="0 0 auto"))
+        self.canvas.add_class("bingo-pad-canvas")
+        self._canvas_handlers = []
+        for register, handler in ((self.canvas.on_mouse_down, self._mouse_down),
+                                  (self.canvas.on_mouse_move, self._mouse_move),
+                                  (self.canvas.on_mouse_up, self._mouse_up),
+                                  (self.canvas.on_mouse_out, self._mouse_up),
+                                  (self.canvas.on_touch_start, self._touch_start),
+                                  (self.canvas.on_touch_move, self._touch_move),
+                                  (self.canvas.on_touch_end, self._touch_end),
+                                  (self.canvas.on_touch_cancel, self._touch_end)):
+            register(handler)
+            self._canvas_handlers.append((register, handler))
+        self._blank_canvas()
 
-        self.clear_button = widgets.Button(description="Clear", icon="eraser",
-                                           layout=widgets.Layout(width="90px"))
-        self.clear_button.add_class("bingo-pad-clear")
-        self._on_click(self.clear_button, lambda _: self.clear())
-        self.example_buttons = []
-        for digit in range(10):
-            button = widgets.Button(description=str(digit), tooltip=f"load an example {digit}",
-                                    layout=widgets.Layout(width="34px"))
-            button.add_class(f"bingo-pad-example-{digit}")
-            self._on_click(button, lambda _, d=digit: self.load_example(d))
-            self.example_buttons.append(button)
-
+        self.bitmap_picture = widgets.Image(format="png", layout=widgets.Layout(width=f"{PICTURE_PX}px"))
+        self.picture = widgets.Image(format="png", layout=widgets.Layout(width=f"{PICTURE_PX}px"))
+        self.picture.add_class("bingo-pad-picture")
+        caption = "<div style='line-height:1.3;height:2.8em'>{}</div>"
+        self.bitmap_caption = widgets.HTML(caption.format("your drawing, stretched to<br>fill the box and straightened"))
+        seen = widgets.HBox([
+            widgets.VBox([self.bitmap_caption, self.bitmap_picture]),
+            widgets.HTML(f"<div style='font-size:2em;padding-top:{PICTURE_PX // 2}px'>→</div>",
+                         layout=widgets.Layout(margin="0 6px")),
+            widgets.VBox([widgets.HTML(caption.format("<b>what the network sees:</b><br>ink in each 4×4 square")),
+                          self.picture]),
+        ])
         self.host_text = widgets.HTML()
         self.host_text.add_class("bingo-pad-host")
         self.board_text = widgets.HTML()
         self.board_text.add_class("bingo-pad-board")
-        self.status = StatusLine()
-        self.host_prediction: int | None = None
-        self.board_prediction: int | None = None
+        self.top3_text = widgets.HTML()
+        self.top3_text.add_class("bingo-pad-top3")
+        answers = widgets.VBox([seen, self.host_text, self.board_text, self.top3_text],
+                               layout=widgets.Layout(margin="0 0 0 24px"))
 
-        answers = widgets.VBox([widgets.HTML("<b>What does each one see?</b>"), self.host_text,
-                                self.board_text], layout=widgets.Layout(margin="0 0 0 24px"))
+        self.clear_button = widgets.Button(description="Clear", icon="eraser", layout=widgets.Layout(width="90px"))
+        self.clear_button.add_class("bingo-pad-clear")
+        self._on_click(self.clear_button, lambda _: self.clear())
+        self.example_buttons = []
+        for digit in range(10):
+            button = widgets.Button(description=str(digit), tooltip=f"show an example {digit} from the test set",
+                                    layout=widgets.Layout(width="34px"))
+            button.add_class(f"bingo-pad-example-{digit}")
+            self._on_click(button, lambda _, d=digit: self.load_example(d))
+            self.example_buttons.append(button)
+        self.status = StatusLine()
+
         self.children = [
-            widgets.HBox([grid, answers]),
-            widgets.HBox([self.clear_button, widgets.Label("examples:"), *self.example_buttons]),
+            widgets.HTML("<b>Draw a digit</b> with the mouse, a pen or your finger — big, filling the box."),
+            widgets.HBox([self.canvas, answers]),
+            widgets.HBox([self.clear_button, widgets.Label("examples from the test set:"), *self.example_buttons]),
             self.status,
         ]
         self.add_class("bingo-digit-pad")
         self._claim(model)
+        self._show_seen(None)
         self.predict()
 
-    # --- drawing ---------------------------------------------------------------------------------
-    def _make_cell(self, row: int, col: int) -> widgets.Button:
-        cell = widgets.Button(description="", layout=widgets.Layout(width=f"{CELL_PX}px", height=f"{CELL_PX}px",
-                                                                    padding="0", margin="0",
-                                                                    border="1px solid #bdbdbd"))
-        cell.style.button_color = _grey(0.0)
-        cell.add_class("bingo-pad-cell")
-        self._on_click(cell, lambda _: self.toggle(row, col))
-        return cell
+    # --- the pen: mouse, touch and code all arrive here ------------------------------------------
+    def _begin(self, x: float, y: float) -> None:
+        if self.strokes == [] and self.pixels.any():  # an example is showing: a new drawing replaces it
+            self._blank_canvas()
+        self._stroke = [(x, y)]
+        self.canvas.fill_circle(x * SCALE, y * SCALE, drawing.PEN_WIDTH * SCALE / 2)
 
-    def _paint(self) -> None:
-        for row in range(SIDE):
-            for col in range(SIDE):
-                self.cells[row][col].style.button_color = _grey(self.pixels[row, col])
+    def _extend(self, x: float, y: float) -> None:
+        if self._stroke is None:
+            return
+        last_x, last_y = self._stroke[-1]
+        self._stroke.append((x, y))
+        self.canvas.stroke_line(last_x * SCALE, last_y * SCALE, x * SCALE, y * SCALE)
 
-    def toggle(self, row: int, col: int) -> None:
-        """Ink a blank square, or erase an inked one, then ask both models again."""
-        self.pixels[row, col] = 0.0 if self.pixels[row, col] > 0 else 1.0
-        self.cells[row][col].style.button_color = _grey(self.pixels[row, col])
+    def _end(self) -> None:
+        if self._stroke is None:
+            return
+        self.strokes.append(self._stroke)
+        self._stroke = None
+        self._features_from_strokes()
+
+    @staticmethod
+    def _on_canvas(x: float, y: float) -> tuple[float, float]:
+        """Screen pixels → canvas pixels; the pointer can sit on the border, so keep it on the canvas."""
+        limit = CANVAS - 1e-3
+        return min(max(x / SCALE, 0.0), limit), min(max(y / SCALE, 0.0), limit)
+
+    def _mouse_down(self, x, y):
+        self._begin(*self._on_canvas(x, y))
+
+    def _mouse_move(self, x, y):
+        self._extend(*self._on_canvas(x, y))
+
+    def _mouse_up(self, x, y):
+        point = self._on_canvas(x, y)
+        if self._stroke is not None and point != self._stroke[-1]:
+            self._extend(*point)
+        self._end()
+
+    def _touch_start(self, touches):
+        if touches:
+            self._mouse_down(*touches[0])
+
+    def _touch_move(self, touches):
+        if touches:
+            self._mouse_move(*touches[0])
+
+    def _touch_end(self, touches):
+        self._end()
+
+    @reporting(lambda self: self.status)
+    def draw(self, strokes) -> None:
+        """Draw strokes from code, exactly as a pen would: each a list of (x, y) canvas pixels (0 ≤ x, y < 32).
+
+        A drawing the pad cannot read (empty, off the canvas, not numbers) is reported in the status line
+        and leaves what is on the pad untouched.
+        """
+        checked = drawing.check_strokes(strokes, CANVAS)
+        for points in checked:
+            self._begin(float(points[0][0]), float(points[0][1]))
+            for x, y in points[1:]:
+                self._extend(float(x), float(y))
+            self._end()
+
+    # --- what is on the pad ----------------------------------------------------------------------
+    def _blank_canvas(self) -> None:
+        from ipycanvas import hold_canvas
+
+        with hold_canvas():
+            self.canvas.clear()
+            self.canvas.fill_style = PAPER
+            self.canvas.fill_rect(0, 0, CANVAS * SCALE, CANVAS * SCALE)
+            self.canvas.fill_style = INK
+            self.canvas.stroke_style = INK
+            self.canvas.line_width = drawing.PEN_WIDTH * SCALE
+            self.canvas.line_cap = "round"
+            self.canvas.line_join = "round"
+        self.strokes = []
+        self._stroke = None
+        self.pixels = np.zeros((SIDE, SIDE), dtype=np.float32)
+
+    @reporting(lambda self: self.status)
+    def _features_from_strokes(self) -> None:
+        bitmap = drawing.normalise(drawing.render_strokes(self.strokes, CANVAS))
+        self.pixels = drawing.bitmap_to_features(bitmap).reshape(SIDE, SIDE)
+        self._show_seen(bitmap)
+        self.status.clear()
         self.predict()
+
+    def _show_seen(self, bitmap) -> None:
+        """The 32×32 picture the strokes became (blank for an example: the test set keeps only 8×8) → 8×8."""
+        self.bitmap_picture.value = _picture(bitmap, CANVAS, grid_every=drawing.BLOCK)
+        self.picture.value = _picture(self.pixels, SIDE, grid_every=1)
 
     def set_pixels(self, pixels) -> None:
-        """Show an 8×8 (or 64-long) picture with values in [0, 1] and predict it."""
-        array = np.asarray(pixels, dtype=np.float32).reshape(SIDE, SIDE)
-        self.pixels = np.clip(array, 0.0, 1.0).copy()
-        self._paint()
+        """Show an 8×8 (or 64-long) picture with values in [0, 1] on the pad and predict it."""
+        from ipycanvas import hold_canvas
+
+        array = np.clip(np.asarray(pixels, dtype=np.float32).reshape(SIDE, SIDE), 0.0, 1.0)
+        self._blank_canvas()
+        self.pixels = array.copy()
+        block = CANVAS * SCALE // SIDE
+        with hold_canvas():
+            for row, col in zip(*np.nonzero(array)):
+                self.canvas.fill_style = _grey(array[row, col])
+                self.canvas.fill_rect(int(col) * block, int(row) * block, block, block)
+            self.canvas.fill_style = INK
+        self._show_seen(None)
         self.predict()
 
     def clear(self) -> None:
-        self.set_pixels(np.zeros((SIDE, SIDE)))
+        self._blank_canvas()
+        self._show_seen(None)
+        self.status.clear()
+        self.predict()
 
     @reporting(lambda self: self.status)
     def load_example(self, digit: int) -> None:
@@ -125,7 +274,7 @@ class DigitPad(KitWidget):
         if len(matches) == 0:
             raise KitError(f"The test set has no example of a {digit}.")
         # say it first: a board error while predicting must not be overwritten by this line
-        self.status.info(f"Loaded a {digit} from the test set. Click squares to change it.")
+        self.status.info(f"A {digit} from the test set, as the network sees it. Draw to start your own.")
         self.set_pixels(data.x_test[int(matches[0])].numpy())
 
     def _dataset(self):
@@ -147,33 +296,46 @@ class DigitPad(KitWidget):
     def predict(self) -> None:
         if not self.pixels.any():
             self.host_prediction = self.board_prediction = None
-            self.host_text.value = "Host model: <i>draw a digit</i>"
-            self.board_text.value = "Board: <i>draw a digit</i>"
+            self.top3 = []
+            self.host_text.value = _big("Laptop: <i>draw a digit</i>")
+            self.board_text.value = _big("Board: <i>draw a digit</i>")
+            self.top3_text.value = ""
             return
         self._predict_host()
         self._predict_board()
 
     def _predict_host(self) -> None:
-        x = torch.from_numpy(self.pixels.reshape(1, -1))
+        x = torch.from_numpy(np.ascontiguousarray(self.pixels, dtype=np.float32).reshape(1, -1))
         with torch.no_grad():
             probabilities = torch.softmax(self.model(x), dim=1)[0]
-        label = int(probabilities.argmax())
+        best = torch.argsort(probabilities, descending=True)[:3]
+        self.top3 = [(int(d), float(probabilities[d])) for d in best]
+        label, sure = self.top3[0]
         self.host_prediction = label
-        self.host_text.value = (f"Host model: <b style='font-size:1.4em'>{label}</b> "
-                                f"({100 * float(probabilities[label]):.0f} % sure)")
+        self.host_text.value = _big(f"Laptop: <b style='font-size:1.5em'>{label}</b> ({100 * sure:.0f} % sure)")
+        self.top3_text.value = _big("Top 3: " + " · ".join(f"{d} ({100 * p:.0f} %)" for d, p in self.top3))
 
     def _predict_board(self) -> None:
         self.board_prediction = None
         board = self.board()
         if board is None:
-            self.board_text.value = "Board: <i>not connected — flash the model first</i>"
+            self.board_text.value = _big("Board: <i>not connected — flash the model first</i>")
             return
-        self.board_text.value = "Board: <i>thinking…</i>"
+        self.board_text.value = _big("Board: <i>thinking…</i>")
         try:
             answer = board.predict(inputs_to_bytes(self.pixels.reshape(1, -1))[0])
         except Exception:
-            self.board_text.value = "Board: <i>no answer</i>"
+            self.board_text.value = _big("Board: <i>no answer</i>")
             raise
         self.board_prediction = int(answer.label)
-        self.board_text.value = (f"Board: <b style='font-size:1.4em'>{answer.label}</b> "
-                                 f"(thought for {answer.micros / 1000:.2f} ms)")
+        self.board_text.value = _big(f"Board: <b style='font-size:1.5em'>{answer.label}</b> "
+                                     f"(thought for {answer.micros / 1000:.2f} ms)")
+
+    # --- re-run hygiene --------------------------------------------------------------------------
+    def observer_count(self) -> int:
+        return super().observer_count() + len(self._canvas_handlers)
+
+    def _release(self) -> None:
+        for register, handler in self._canvas_handlers:
+            register(handler, remove=True)
+        self._canvas_handlers.clear()
