@@ -19,7 +19,7 @@ import statistics
 import time
 
 from bingo_kit.boards import EEPROM_RECORD_OVERHEAD
-from bingo_kit.flash import BAUD_RATE, MAX_REQUEST_PAYLOAD as CHUNK  # PROTOCOL.md §4.1: request = 3 + chunk + 2
+from bingo_kit.protocol import BAUD_RATE, MAX_REQUEST_PAYLOAD as CHUNK  # PROTOCOL.md §4.1: request = 3 + chunk + 2
 from bingo_kit.simulator import CPU_HZ, EEPROM_WRITE_US
 
 WIRE_BYTES_PER_SECOND = BAUD_RATE // 10   # 11 520: 10 bits per byte

@@ -21,7 +21,7 @@ from bingo_kit.bingo import train_with_bingo
 from bingo_kit.data import load_dataset
 from bingo_kit.export import blob_size
 from bingo_kit.models import make_mlp
-from bingo_kit.training import accuracy, train
+from bingo_kit.training import accuracy
 from bingo_kit.widgets import DigitPad, FlashButton, LiveScores, PruneSlider
 from bingo_kit.widgets.common import figure_png
 

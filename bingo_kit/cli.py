@@ -160,7 +160,7 @@ _COMMANDS.append(_add_race)
 # --- hardware: ports, export, flash, predict, simulate, doctor --------------------------------
 
 def _ports(args) -> int:
-    from bingo_kit.flash import list_ports
+    from bingo_kit.ports import list_ports
 
     ports = list_ports()
     if not ports:
@@ -213,8 +213,9 @@ _COMMANDS.append(_add_export)
 def _flash(args) -> int:
     from pathlib import Path
 
+    from bingo_kit.agreement import remember_blob
     from bingo_kit.export import BlobError, decode_blob
-    from bingo_kit.flash import connect, remember_blob
+    from bingo_kit.flash import connect
 
     path = Path(args.blob)
     if not path.exists():
@@ -250,9 +251,10 @@ def _predict(args) -> int:
     import json
     from pathlib import Path
 
+    from bingo_kit.agreement import compare_board_with_reference, recall_blob
     from bingo_kit.data import load_dataset
     from bingo_kit.export import inputs_to_bytes
-    from bingo_kit.flash import compare_board_with_reference, connect, recall_blob
+    from bingo_kit.flash import connect
 
     if args.model and not Path(args.model).exists():
         raise KitError(f"No file {args.model}. Pass the .bingo file you flashed (bingo-kit export writes one).")
@@ -314,7 +316,7 @@ _COMMANDS.append(_add_simulate)
 
 
 def _doctor(args) -> int:
-    from bingo_kit.doctor import setup_report   # lesson 0 shows the same report
+    from bingo_kit.doctor import setup_report  # lesson 0 shows the same report
 
     report = setup_report(check_simulator=not args.no_simulator)
     width = max(len(item.name) for item in report.items)

@@ -96,7 +96,7 @@ def _simavr() -> str:
 
 
 def _ports() -> str:
-    from bingo_kit.flash import list_ports
+    from bingo_kit.ports import list_ports
 
     ports = list_ports()
     arduinos = [f"{p.device} ({p.board_guess})" for p in ports if p.is_arduino]

@@ -4,10 +4,10 @@ Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there); i
 from bingo_kit.protocol, the twin of the sketch's protocol.h. Every read has a deadline, and every failure a
 student can cause becomes a FlashError whose message says what to do.
 `port="sim"` is the simulated Uno (bingo_kit.simulator) running the very same firmware in simavr.
+Which ports exist is bingo_kit.ports; whether the board agrees with the laptop is bingo_kit.agreement.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 import time
@@ -17,23 +17,19 @@ from typing import Callable
 
 import numpy as np
 import serial
-from serial.tools import list_ports as serial_list_ports
 from tqdm.auto import tqdm
 
-from bingo_kit.boards import Board, board_for_identify_code, guess_board
+from bingo_kit.boards import Board, board_for_identify_code
 from bingo_kit.export import decode_blob
+from bingo_kit.ports import NoBoardError, find_arduino
 from bingo_kit.protocol import (
     BAUD_RATE, BLOB_FORMAT_VERSION, BLOB_MAGIC, BOOT_QUIET_SECONDS, CMD_IDENTIFY, CMD_NONE, CMD_PREDICT,
     CMD_UPLOAD_ABORT, CMD_UPLOAD_BEGIN, CMD_UPLOAD_CHUNK, CMD_UPLOAD_COMMIT, COMMIT_SECONDS_PER_BYTE,
     COMMIT_TIMEOUT, FRAME_BYTE_TIMEOUT_MS, HANDSHAKE_RETRY_SECONDS, HANDSHAKE_SECONDS, IDENTIFY_ANSWER,
     MAX_REQUEST_PAYLOAD, PREDICT_MAX_LOGITS, RESPONSE_SYNC, RESPONSE_TIMEOUT, SIM_RESPONSE_TIMEOUT, STATUS_ERRORS,
-    BadLengthError, BadVersionError, BoardError, ChecksumRejectedError, FlashError, ModelTooBigError, NoModelError,
-    Status, TooWideError, crc16, request_frame,
+    BadLengthError, BadVersionError, BoardError, ChecksumRejectedError, FlashError, ModelTooBigError, Status,
+    TooWideError, crc16, request_frame,
 )
-
-
-class NoBoardError(FlashError):
-    """No board at that port (or none plugged in)."""
 
 
 class NotBingoFirmwareError(FlashError):
@@ -46,36 +42,6 @@ class BoardDisconnectedError(FlashError):
 
 class _NoReply(Exception):
     """Internal: the deadline passed before a complete response arrived."""
-
-
-# --- ports ----------------------------------------------------------------------------------------
-
-@dataclass
-class PortInfo:
-    device: str
-    description: str
-    is_arduino: bool
-    board_guess: str | None
-    vid: int | None = None
-    pid: int | None = None
-
-
-def list_ports() -> list[PortInfo]:
-    """Serial ports on this computer, Arduino-looking ones (by USB vendor/product id) first."""
-    ports = []
-    for port in serial_list_ports.comports():
-        guess = guess_board(port.vid, port.pid)
-        ports.append(PortInfo(port.device, port.description or "", guess is not None, guess, port.vid, port.pid))
-    return sorted(ports, key=lambda p: (not p.is_arduino, p.device))
-
-
-def find_arduino() -> str:
-    """The device of the first Arduino-looking port, or NoBoardError."""
-    arduinos = [port for port in list_ports() if port.is_arduino]
-    if not arduinos:
-        raise NoBoardError("No Arduino found on any USB port. Plug one in (with a data cable, not a charging-only "
-                           "one), or use port='sim' for the simulated Uno.")
-    return arduinos[0].device
 
 
 # --- answers --------------------------------------------------------------------------------------
@@ -146,7 +112,7 @@ def _resets_on_open(device: str) -> bool:
     return not os.path.realpath(device).startswith("/dev/pts/")
 
 
-def _as_input_bytes(x_u8) -> np.ndarray:
+def as_input_bytes(x_u8) -> np.ndarray:
     """x_u8 as a uint8 array; floats are refused (casting would silently truncate 0.7 to 0)."""
     # np.asarray(b"...") is a 0-d bytes string, not an array of bytes
     data = np.frombuffer(bytes(x_u8), np.uint8) if isinstance(x_u8, (bytes, bytearray)) else np.asarray(x_u8)
@@ -219,7 +185,9 @@ class BingoBoard:
     # -- opening -----------------------------------------------------------------------------------
 
     def _start_simulator(self, eeprom_path) -> None:
-        from bingo_kit.simulator import SimulatedBoard  # builds the sketch on first use: only for port="sim"
+        from bingo_kit.simulator import (
+            SimulatedBoard,  # builds the sketch on first use: only for port="sim"
+        )
 
         self.simulator = SimulatedBoard(eeprom_path)
         self.simulator.start()
@@ -415,7 +383,7 @@ class BingoBoard:
 
     def predict(self, x_u8) -> Prediction:
         """Run the board's model on one input (bytes or uint8 array); §5.3 sends it in 58-byte pieces."""
-        data = _as_input_bytes(x_u8).reshape(-1).tobytes()
+        data = as_input_bytes(x_u8).reshape(-1).tobytes()
         if not data:
             raise FlashError("An input needs at least one byte.")
         piece_size = MAX_REQUEST_PAYLOAD - 1
@@ -439,7 +407,7 @@ class BingoBoard:
         return Prediction(label, logits, cycles, cycles * 1000.0 / clock_khz)
 
     def predict_many(self, x_u8, progress: bool = True) -> list[Prediction]:
-        rows = np.atleast_2d(_as_input_bytes(x_u8))
+        rows = np.atleast_2d(as_input_bytes(x_u8))
         return [self.predict(row) for row in tqdm(rows, desc="predict", disable=not progress, leave=False)]
 
     # -- lifetime ----------------------------------------------------------------------------------
@@ -478,71 +446,3 @@ class BingoBoard:
 def connect(port: str = "auto", **options) -> BingoBoard:
     """Open `port` ("auto" = first Arduino, "sim" = simulated Uno, or a device path) and shake hands."""
     return BingoBoard(port, **options)
-
-
-# --- the host reference next to the board -----------------------------------------------------------
-
-def _model_cache() -> Path:
-    from bingo_kit.paths import cache_dir
-
-    return cache_dir("models")
-
-
-def remember_blob(blob: bytes) -> Path:
-    """Keep a copy of a flashed blob, found again by its CRC and length (what IDENTIFY reports)."""
-    path = _model_cache() / f"{crc16(blob):04x}-{len(blob)}.bingo"
-    path.write_bytes(blob)
-    return path
-
-
-def recall_blob(info: BoardInfo) -> bytes:
-    """The blob the board holds, if this computer flashed it (see remember_blob)."""
-    if not info.has_model:
-        raise NoModelError("There is no model on the board yet — flash one first (bingo-kit flash model.bingo).")
-    path = _model_cache() / f"{info.model_crc:04x}-{info.model_length}.bingo"
-    blob = path.read_bytes() if path.exists() else None
-    if blob is None or crc16(blob) != info.model_crc:
-        raise FlashError(f"The board holds a model ({info.model_length} bytes, CRC 0x{info.model_crc:04X}) that "
-                         "this computer did not flash; pass its file with --model model.bingo.")
-    return blob
-
-
-@dataclass
-class BoardComparison:
-    """The board against the host reference on the same inputs (`bingo-kit predict --json` prints it)."""
-
-    n: int                    # inputs run
-    agreement: float          # share of inputs whose logits all match the host reference bit for bit
-    accuracy: float | None    # share predicted right (None without labels)
-    mean_inference_us: float  # the board's own time per inference, from its cycle count
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, progress: bool = True,
-                                 on_progress: Callable[[int, int], None] | None = None) -> BoardComparison:
-    """Run `x_u8` on the board and on the host reference of `blob`: logit agreement, accuracy, timing.
-
-    The board must hold exactly `blob` (same CRC and length, §5.1). `on_progress(done, total)` is called
-    after each input (the flash button's progress bar).
-    """
-    blob = bytes(blob)
-    x_u8 = np.atleast_2d(_as_input_bytes(x_u8))   # before talking to the board: a float input is our mistake
-    info = board.identify()
-    if not info.has_model or info.model_crc != crc16(blob) or info.model_length != len(blob):
-        raise FlashError("The board holds a different model than the one given — flash it first.")
-    expected = decode_blob(blob).logits(x_u8)
-    predictions = []
-    for row in tqdm(x_u8, desc="predict", disable=not progress, leave=False):
-        predictions.append(board.predict(row))
-        if on_progress is not None:
-            on_progress(len(predictions), len(x_u8))
-    same = [p.logits == list(row) for p, row in zip(predictions, expected.tolist())]
-    labels = np.array([p.label for p in predictions])
-    return BoardComparison(
-        n=len(predictions),
-        agreement=float(np.mean(same)) if same else 0.0,
-        accuracy=float(np.mean(labels == np.asarray(y))) if y is not None and len(labels) else None,
-        mean_inference_us=float(np.mean([p.micros for p in predictions])) if predictions else 0.0,
-    )

@@ -12,16 +12,18 @@ import time
 
 import numpy as np
 import pytest
+from fake_board import FakeBoard
 from serial.tools.list_ports_common import ListPortInfo
 
 from bingo_kit import flash
+from bingo_kit.agreement import compare_board_with_reference
 from bingo_kit.errors import KitError
 from bingo_kit.export import QuantizedModel, crc16, encode_blob
-from bingo_kit.flash import (
-    STATUS_ERRORS, BadLengthError, BoardDisconnectedError, BoardError, ChecksumRejectedError, ModelTooBigError,
-    NoBoardError, NoModelError, NotBingoFirmwareError, TooWideError, connect,
+from bingo_kit.flash import BoardDisconnectedError, NotBingoFirmwareError, connect
+from bingo_kit.ports import NoBoardError, find_arduino, list_ports
+from bingo_kit.protocol import (
+    STATUS_ERRORS, BadLengthError, BoardError, ChecksumRejectedError, ModelTooBigError, NoModelError, TooWideError,
 )
-from fake_board import FakeBoard
 
 
 def _model(sizes=(64, 16, 10), density=0.5, seed=0) -> QuantizedModel:
@@ -239,11 +241,11 @@ def test_list_ports_recognises_arduinos(monkeypatch):
     fake_ports = [port("/dev/ttyS0"), port("/dev/ttyUSB0", 0x1A86, 0x7523, "USB Serial"),
                   port("/dev/ttyACM0", 0x2341, 0x0043, "Arduino Uno"), port("/dev/ttyUSB1", 0x0403, 0x6001)]
     monkeypatch.setattr("serial.tools.list_ports.comports", lambda: fake_ports)
-    ports = flash.list_ports()
+    ports = list_ports()
     assert [p.device for p in ports] == ["/dev/ttyACM0", "/dev/ttyUSB0", "/dev/ttyUSB1", "/dev/ttyS0"]
     assert [p.is_arduino for p in ports] == [True, True, True, False]
     assert ports[0].board_guess == "Arduino Uno" and "CH340" in ports[1].board_guess
-    assert flash.find_arduino() == "/dev/ttyACM0"
+    assert find_arduino() == "/dev/ttyACM0"
     monkeypatch.setattr("serial.tools.list_ports.comports", lambda: fake_ports[:1])
     with pytest.raises(NoBoardError, match="port='sim'"):
         connect("auto")
@@ -279,11 +281,11 @@ def test_compare_with_reference_refuses_float_inputs(fake):
     with connect(fake.port) as board:
         board.upload(blob, progress=False)
         with pytest.raises(flash.FlashError, match="inputs_to_bytes"):
-            flash.compare_board_with_reference(board, blob, np.full((2, 64), 0.7), progress=False)
+            compare_board_with_reference(board, blob, np.full((2, 64), 0.7), progress=False)
         fake.requests.clear()
         x = np.random.default_rng(3).integers(0, 256, (3, 64)).astype(np.uint8)
         seen = []
-        summary = flash.compare_board_with_reference(board, blob, x, progress=False,
+        summary = compare_board_with_reference(board, blob, x, progress=False,
                                                      on_progress=lambda done, total: seen.append((done, total)))
     assert (summary.n, summary.agreement, summary.accuracy) == (3, 1.0, None) and seen == [(1, 3), (2, 3), (3, 3)]
     assert summary.as_dict() == {"n": 3, "agreement": 1.0, "accuracy": None,
@@ -296,7 +298,7 @@ def test_compare_with_reference_notices_a_single_logit_off(fake):
     with connect(fake.port) as board:
         board.upload(blob, progress=False)
         fake.logit_error = 1
-        summary = flash.compare_board_with_reference(board, blob, x, progress=False)
+        summary = compare_board_with_reference(board, blob, x, progress=False)
     assert summary.agreement == 0.0
 
 

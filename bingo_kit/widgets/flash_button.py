@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 import weakref
 
+import ipywidgets as widgets
 import numpy as np
 
-import ipywidgets as widgets
-
+from bingo_kit.agreement import compare_board_with_reference
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model, inputs_to_bytes
-from bingo_kit.flash import BingoBoard, compare_board_with_reference, list_ports
+from bingo_kit.flash import BingoBoard
+from bingo_kit.ports import list_ports
 from bingo_kit.widgets.common import GREEN, RED, KitWidget, StatusLine, reporting
 
 SIMULATED = "sim"
