@@ -63,7 +63,7 @@ def main():
               f"  ({m['imp'].seconds:.1f} s / {m['bingo'].seconds:.1f} s, {m['imp'].extra['rounds']} IMP rounds)"
               f"   goal >= 10x (paper 7.2x)")
         best = max(("bingo", "bingo_paper"), key=lambda k: m[k].pruned_fraction)
-        print(f"pruned at the floor: " + ", ".join(f"{k} {r.pruned_fraction:.1%}" for k, r in m.items()))
+        print("pruned at the floor: " + ", ".join(f"{k} {r.pruned_fraction:.1%}" for k, r in m.items()))
         verdict = "met" if m[best].pruned_fraction >= m["magnitude"].pruned_fraction else "NOT met"
         print(f"best BINGO ({best}) {m[best].pruned_fraction:.1%} vs one-shot magnitude "
               f"{m['magnitude'].pruned_fraction:.1%}: goal {verdict}")

@@ -326,7 +326,7 @@ def test_export_without_data_calibrates_on_the_bundled_digits(pruned_model, digi
 @pytest.mark.parametrize("real, worst", [(0.0123, 50_000), (3e-7, 10**6), (1e-12, 10**6), (900.0, 10**6),
                                          (0.5, 2**31 - 1)])
 def test_multiplier_is_precise_and_never_overflows(real, worst):
-    from bingo_kit.export import _choose_multiplier
+    from bingo_kit.int8 import _choose_multiplier
 
     multiplier, shift = _choose_multiplier(real, worst)
     assert 1 <= multiplier <= 0xFFFF and 0 <= shift <= 31
