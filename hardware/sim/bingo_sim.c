@@ -197,10 +197,32 @@ static void correct_uart_byte_time(void) {
     fprintf(stderr, "bingo_sim: UART0 byte time set to %u cycles (10 bits)\n", (unsigned)uart0_corrected);
 }
 
+/* --reset-on-open boards also check the host's baud rate (a pty carries none, so it is read from the termios
+ * the host set): when it is more than 5 % off the chip's, bytes arrive as garbage both ways -- here inverted --
+ * as a real UART mis-samples them. That is what makes a 57 600-baud bootloader different from a 115 200 one. */
+static unsigned long host_baud = 0;  /* 0: not known (and then not checked) */
+
+static unsigned long baud_of(speed_t speed) {
+    static const struct { speed_t code; unsigned long baud; } rates[] = {
+        {B1200, 1200}, {B2400, 2400}, {B4800, 4800}, {B9600, 9600}, {B19200, 19200}, {B38400, 38400},
+        {B57600, 57600}, {B115200, 115200}, {B230400, 230400}, {B460800, 460800}, {B500000, 500000},
+        {B921600, 921600}, {B1000000, 1000000}};
+    for (unsigned i = 0; i < sizeof rates / sizeof rates[0]; i++) if (rates[i].code == speed) return rates[i].baud;
+    return 0;
+}
+
+static int wrong_baud(void) {
+    if (!host_baud || !uart0 || !uart0_corrected) return 0;
+    double chip = 10.0 * avr->frequency / uart0->cycles_per_byte;  /* 10 bit times per byte (8N1) */
+    return chip < host_baud * 0.95 || chip > host_baud * 1.05;
+}
+
 static void feed_uart(void) {
     correct_uart_byte_time();  /* before the first byte's time is taken */
-    while (uart0_has_room && host_tail != host_head)
-        avr_raise_irq(uart0_input, host_bytes[host_tail++ % sizeof host_bytes]);  /* may say XOFF: loop ends */
+    while (uart0_has_room && host_tail != host_head) {
+        uint8_t byte = host_bytes[host_tail++ % sizeof host_bytes];
+        avr_raise_irq(uart0_input, wrong_baud() ? (uint8_t)~byte : byte);  /* may say XOFF: loop ends */
+    }
 }
 
 static void uart_xon(struct avr_irq_t *irq, uint32_t value, void *param) {
@@ -247,6 +269,7 @@ static avr_cycle_count_t deliver_board_bytes(avr_t *a, avr_cycle_count_t when, v
     while (tx_tail != tx_head && tx_queue[tx_tail % TX_QUEUE].due <= when) {
         uint8_t byte = tx_queue[tx_tail++ % TX_QUEUE].byte;
         if (reset_on_open && !host_connected) continue;  /* nobody has the port open: the byte is lost */
+        if (wrong_baud()) byte = (uint8_t)~byte;
         if (write(pty_master, &byte, 1) != 1) { /* nobody reading and the pty is full: the byte is lost */ }
     }
     return tx_tail != tx_head ? tx_queue[tx_tail % TX_QUEUE].due : 0;
@@ -325,6 +348,8 @@ static void check_host_connection(void) {
         }
     }
     host_connected = host_opens > 0;
+    struct termios tio;  /* on a pty master, tcgetattr reads the termios the host set on its end */
+    host_baud = host_connected && tcgetattr(pty_master, &tio) == 0 ? baud_of(cfgetospeed(&tio)) : 0;
 }
 
 int main(int argc, char **argv) {
