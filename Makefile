@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 # Debian packages the tests need: the AVR toolchain + Arduino core (build the sketch), simavr (run it),
 # Fashion-MNIST (offline data), Chromium (real-browser test).
-SYSTEM_PACKAGES := gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimavrparts1 \
+SYSTEM_PACKAGES := gcc-avr avr-libc arduino-core-avr avrdude simavr libsimavr-dev libsimavrparts1 \
                    dataset-fashion-mnist chromium
 # Two workers; each notebook stays on one worker (nbval needs its cells in order).
 PYTEST_ARGS ?= -n 2 --dist loadfile

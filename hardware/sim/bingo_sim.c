@@ -454,6 +454,19 @@ int main(int argc, char **argv) {
     int exit_code = 0;
     for (unsigned long step = 0; !stop_requested; step++) {
         int state = avr_run(avr);
+        if (state == cpu_Crashed && reset_on_open) {
+            /* A half-written sketch can run into something simavr cannot execute. A real chip would run on
+             * into nonsense until the next reset, so wait for one: opening the port resets it as on a board. */
+            fprintf(stderr, "bingo_sim: the simulated CPU crashed (pc 0x%04X); it restarts when the port is opened\n",
+                    avr->pc);
+            while (!stop_requested && avr->state == cpu_Crashed) {
+                struct timespec wait = { 0, 1000000 };
+                nanosleep(&wait, NULL);
+                check_host_connection();
+            }
+            start = now_seconds() - (double)avr->cycle / avr->frequency;  /* the clock stood still meanwhile */
+            continue;
+        }
         if (state == cpu_Done || state == cpu_Crashed) {
             fprintf(stderr, "bingo_sim: the simulated CPU stopped (state %d)\n", state);
             exit_code = 1;
