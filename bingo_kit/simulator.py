@@ -141,8 +141,8 @@ class SimulatedBoard:
         if self.running:
             return self
         with _as_simulator_error():
+            runner = build_runner()      # first: where there is no simavr, that is what to say
             program = self._program()
-            runner = build_runner()
         self.eeprom_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_eeprom()
         with open(self._log_path, "wb") as log:
