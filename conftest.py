@@ -17,7 +17,7 @@ import pytest
 # kernel starts: nbval's kernels inherit this process's environment.
 # Compiled firmware is the exception: it is keyed by a hash of its sources, so every run and worker can share the
 # user's build cache instead of compiling the Arduino core again each time.
-from bingo_kit.paths import build_dir  # noqa: E402  (before BINGO_KIT_CACHE changes where that is)
+from bingo_kit.paths import build_dir  # (read before BINGO_KIT_CACHE changes where it is)
 
 os.environ.setdefault("BINGO_KIT_BUILD_DIR", str(build_dir()))
 _WORKER_CACHE = tempfile.mkdtemp(prefix="bingo-kit-test-cache-")

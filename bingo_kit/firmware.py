@@ -17,9 +17,10 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from bingo_kit.boards import BOARDS, Board, get_board
 from bingo_kit.errors import KitError
@@ -173,9 +174,10 @@ def firmware_size(elf: Path) -> dict[str, int]:
             "ram": sections.get(".data", 0) + sections.get(".bss", 0)}
 
 
-def uno_fuses() -> str:
-    """A real Uno's fuses "low,high,extended", as Debian's Arduino core gives them (boards.txt)."""
-    wanted = {f"uno.bootloader.{name}_fuses": None for name in ("low", "high", "extended")}
+def board_fuses(board: str = "uno") -> str:
+    """A real board's fuses "low,high,extended" as Debian's Arduino core gives them (boards.txt); board is a
+    boards.txt prefix: "uno", or "nano.menu.cpu.atmega328old" for a Nano with the old bootloader."""
+    wanted = {f"{board}.bootloader.{name}_fuses": None for name in ("low", "high", "extended")}
     boards_txt = ARDUINO_AVR / "boards.txt"
     if boards_txt.exists():
         for line in boards_txt.read_text(errors="replace").splitlines():
@@ -183,9 +185,17 @@ def uno_fuses() -> str:
             if key.strip() in wanted:
                 wanted[key.strip()] = value.strip()
     if None in wanted.values():
-        raise missing(FIRMWARE_PACKAGES, f"the Uno's fuse settings ({boards_txt})", "The Simulated blank Uno")
+        raise missing(FIRMWARE_PACKAGES, f"the {board} fuse settings ({boards_txt})", "The Simulated blank Uno")
     return ",".join(wanted.values())
 
+
+def old_nano_bootloader() -> Path:
+    """ATmegaBOOT, the bootloader of Nanos sold before 2018 (57 600 baud), as Debian ships it (it fits its
+    2 KB boot section as built)."""
+    path = ARDUINO_AVR / "bootloaders" / "atmega" / "ATmegaBOOT_168_atmega328.hex"
+    if not path.exists():
+        raise missing(FIRMWARE_PACKAGES, f"the old Nano bootloader ({path})", "The Simulated blank Nano")
+    return path
 
 
 # --- installing through the bootloader ------------------------------------------------------------
@@ -214,7 +224,7 @@ class InstallResult:
     protocol: str           # "arduino @ 115200 baud" -- how the bootloader was reached
     flash_bytes: int
     seconds: float
-    info: "BoardInfo"       # the board's IDENTIFY answer after the install
+    info: BoardInfo       # the board's IDENTIFY answer after the install
 
     def summary(self) -> str:
         return (f"Installed the receiver ({self.flash_bytes} bytes) on the {self.board.name} at {self.port} in "

@@ -23,11 +23,22 @@ import time
 import weakref
 from pathlib import Path
 
+from bingo_kit import firmware
 from bingo_kit.boards import BOARDS
 from bingo_kit.errors import KitError
-from bingo_kit import firmware
-from bingo_kit.firmware import (HARDWARE_DIR, ToolsMissingError, build_bootloader, build_firmware, build_once,
-                                firmware_size, missing, source_hash, toolchain_versions, uno_fuses)
+from bingo_kit.firmware import (
+    HARDWARE_DIR,
+    ToolsMissingError,
+    board_fuses,
+    build_bootloader,
+    build_firmware,
+    build_once,
+    firmware_size,
+    missing,
+    old_nano_bootloader,
+    source_hash,
+    toolchain_versions,
+)
 from bingo_kit.paths import build_dir, cache_dir
 
 RUNNER_SOURCE = HARDWARE_DIR / "sim" / "bingo_sim.c"
@@ -40,8 +51,18 @@ EEPROM_WRITE_US = 3400  # ATmega328P datasheet: 3.3 ms per EEPROM byte write (+ 
 STOP_TIMEOUT = 3.0     # seconds for a clean (EEPROM-saving) exit before it is killed
 
 # Kept importable from here (the doctor and benchmarks/flash.py use them): the simulator's build is the kit's.
-__all__ = ["SimulatedBoard", "BlankSimulatedUno", "build_firmware", "build_runner", "firmware_size",
-           "check_firmware_tools", "check_runner_tools", "toolchain_versions", "CPU_HZ", "EEPROM_WRITE_US"]
+__all__ = [
+    "CPU_HZ",
+    "EEPROM_WRITE_US",
+    "BlankSimulatedUno",
+    "SimulatedBoard",
+    "build_firmware",
+    "build_runner",
+    "check_firmware_tools",
+    "check_runner_tools",
+    "firmware_size",
+    "toolchain_versions",
+]
 
 
 class SimulatorUnavailableError(ToolsMissingError):
@@ -136,7 +157,7 @@ class SimulatedBoard:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> "SimulatedBoard":
+    def start(self) -> SimulatedBoard:
         """Build if needed, start the runner, and wait for its pty. Returns self."""
         if self.running:
             return self
@@ -210,7 +231,7 @@ class SimulatedBoard:
             self.process.kill()
             self.process.wait()
 
-    def power_cycle(self) -> "SimulatedBoard":
+    def power_cycle(self) -> SimulatedBoard:
         """Unplug and replug: restart the runner with the same EEPROM. The pty path (`.port`) changes."""
         self.stop()
         return self.start()
@@ -240,7 +261,7 @@ class SimulatedBoard:
         except (OSError, ValueError):
             return None
 
-    def __enter__(self) -> "SimulatedBoard":
+    def __enter__(self) -> SimulatedBoard:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -257,19 +278,24 @@ class BlankSimulatedUno(SimulatedBoard):
     `eeprom_path`, so what was installed survives a power cycle. Temporary files when not given."""
 
     def __init__(self, flash_path: Path | str | None = None, eeprom_path: Path | str | None = None, *,
-                 realistic_eeprom: bool = False):
+                 realistic_eeprom: bool = False, old_nano_bootloader: bool = False):
         super().__init__(eeprom_path, board="uno", realistic_eeprom=realistic_eeprom)
         self.flash_path = Path(flash_path) if flash_path is not None else self._workdir / "flash.bin"
+        # True: a Nano sold before 2018 instead -- ATmegaBOOT at 57 600 baud in a 2 KB boot section.
+        self.old_nano_bootloader = old_nano_bootloader
 
     @classmethod
-    def default(cls) -> "BlankSimulatedUno":
+    def default(cls) -> BlankSimulatedUno:
         """The one `--port sim-blank` means: its flash and EEPROM in the user cache."""
         return cls(cache_dir() / "sim-blank-flash.bin", cache_dir() / "sim-blank-eeprom.bin")
 
     def _program(self) -> list[str]:
         self.flash_path.parent.mkdir(parents=True, exist_ok=True)
-        return ["--flash", str(self.flash_path), "--bootloader", str(build_bootloader()), "--fuses", uno_fuses(),
-                "--reset-on-open"]
+        if self.old_nano_bootloader:
+            bootloader, fuses = old_nano_bootloader(), board_fuses("nano.menu.cpu.atmega328old")
+        else:
+            bootloader, fuses = build_bootloader(), board_fuses("uno")
+        return ["--flash", str(self.flash_path), "--bootloader", str(bootloader), "--fuses", fuses, "--reset-on-open"]
 
     def erase(self) -> None:
         """Back to the box: forget the installed sketch (and EEPROM). Only while powered off."""

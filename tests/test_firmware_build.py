@@ -81,7 +81,7 @@ def test_builds_go_to_the_cache_not_the_source_tree():
 def test_optiboot_fits_the_unos_boot_section():
     """Built from Debian's Optiboot source: its code must lie within 0x7E00-0x7FFF (512 bytes, BOOTSZ=11), where
     a real Uno's fuses put it (Debian's own prebuilt .hex runs 20 bytes past the end of flash)."""
-    from bingo_kit.firmware import ToolsMissingError, build_bootloader, uno_fuses
+    from bingo_kit.firmware import ToolsMissingError, board_fuses, build_bootloader
 
     try:
         hex_path = build_bootloader()
@@ -95,5 +95,5 @@ def test_optiboot_fits_the_unos_boot_section():
         elif kind == 0:
             addresses += [base + address, base + address + count - 1]
     assert 0x7E00 <= min(addresses) and max(addresses) <= 0x7FFF
-    high = int(uno_fuses().split(",")[1], 16)
+    high = int(board_fuses("uno").split(",")[1], 16)
     assert high & 0x01 == 0 and (high >> 1) & 0x03 == 0x03  # BOOTRST programmed, 256-word boot section

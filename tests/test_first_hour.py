@@ -99,9 +99,10 @@ def _installs_cleanly():
 
 def test_port_without_bootloader(tmp_path):
     """The Simulated Uno runs the sketch with no bootloader: nobody speaks STK500 there."""
+    from firmware_helpers import start_simulator
+
     from bingo_kit.firmware import install_firmware
     from bingo_kit.flash import connect
-    from firmware_helpers import start_simulator
 
     simulator = start_simulator(tmp_path / "eeprom.bin")
     try:
@@ -120,13 +121,25 @@ def test_wrong_board_names_the_right_one(blank_uno):
     _installs_cleanly()
 
 
-def test_nano_is_tried_at_both_bootloader_speeds(blank_uno):
-    """The Uno's Optiboot answers at 115 200 (a wrong baud garbles every byte in the simulator, as on a wire),
-    so a Nano install reaches it on the first of its two speeds; the result says which one it used."""
-    from bingo_kit.firmware import BOOTLOADERS, install_firmware
+def test_nano_with_the_old_bootloader(tmp_path):
+    """ATmegaBOOT (Nanos before 2018) answers only at 57 600 baud: the simulated UART garbles bytes at any other
+    speed, as a real one does. The Nano install tries 115 200 first, then gets through at 57 600."""
+    from bingo_kit.firmware import install_firmware
+    from bingo_kit.simulator import BlankSimulatedUno, SimulatorUnavailableError
 
-    assert [baud for _, _, baud in BOOTLOADERS["nano"]] == [115200, 57600]
-    assert install_firmware("sim-blank", "nano", progress=False).protocol == "arduino @ 115200 baud"
+    nano = BlankSimulatedUno(tmp_path / "flash.bin", tmp_path / "eeprom.bin", old_nano_bootloader=True)
+    try:
+        nano.start()
+    except SimulatorUnavailableError as error:
+        pytest.skip(str(error))
+    try:
+        message = _timed_error(lambda: install_firmware(nano.port, "uno", progress=False), "old bootloader")
+        assert "--board nano" in message
+        result = install_firmware(nano.port, "nano", progress=False)
+        assert result.protocol == "arduino @ 57600 baud" and result.info.firmware_version
+        print(f"old-bootloader Nano: installed in {result.seconds:.1f} s")
+    finally:
+        nano.stop()
 
 
 def test_unplugged_board(blank_uno):

@@ -56,7 +56,11 @@ def test_wheel_ships_the_hardware_sources(wheel):
 
 
 def test_installed_wheel_flashes_and_predicts_outside_the_repository(wheel, tmp_path, pruned_blob):
-    from bingo_kit.simulator import SimulatorUnavailableError, check_runner_tools, check_firmware_tools
+    from bingo_kit.simulator import (
+        SimulatorUnavailableError,
+        check_firmware_tools,
+        check_runner_tools,
+    )
 
     try:
         check_firmware_tools()
