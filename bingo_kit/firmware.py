@@ -245,9 +245,10 @@ def _run_avrdude(device: str, programmer: str, part: str, baud: int, hex_path: P
     """One avrdude run: read the signature (and write + verify `hex_path`). It is stopped if the bootloader
     has not answered within SYNC_SECONDS -- nothing is written before that -- or stalls mid-upload."""
     command = ["avrdude", "-c", programmer, "-p", part, "-P", device, "-b", str(baud), "-D"]
-    if hex_path is not None:
-        command += ["-U", f"flash:w:{hex_path}:i"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if hex_path is not None:  # by name, from its folder: -U splits at colons, and "C:\\..." has one
+        command += ["-U", f"flash:w:{hex_path.name}:i"]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd=hex_path.parent if hex_path is not None else None)
     output = bytearray()
     last_output = [time.monotonic()]
 

@@ -138,6 +138,8 @@ class SimulatedBoard:
     EEPROM (its stored model) across runs. Use as a context manager, or call start()/stop().
     """
 
+    port_name = "sim"   # what the kit's --port calls this kind of board
+
     def __init__(self, eeprom_path: Path | str | None = None, *, board: str = "uno", realistic_eeprom: bool = False):
         self.board = board
         # True: each EEPROM byte write takes 3.4 ms as on an ATmega (a 1 KB flash then takes ~3.5 s).
@@ -217,7 +219,8 @@ class SimulatedBoard:
             lock.close()
             raise SimulatorInUseError(
                 f"The Simulated Uno is in use by another program (its EEPROM {self.eeprom_path} is locked). "
-                "Close the other notebook or bingo-kit command using port 'sim', then try again.") from None
+                f"Close the other notebook or bingo-kit command using port '{self.port_name}', then try again."
+            ) from None
         self._eeprom_lock = lock
 
     def _unlock_eeprom(self) -> None:
@@ -276,6 +279,8 @@ class BlankSimulatedUno(SimulatedBoard):
     (reset vector at the bootloader), and a reset whenever a program opens `.port`, as DTR resets a real Uno.
     Install the receiver with avrdude (or `install_firmware`); its flash and EEPROM are kept in `flash_path` and
     `eeprom_path`, so what was installed survives a power cycle. Temporary files when not given."""
+
+    port_name = "sim-blank"
 
     def __init__(self, flash_path: Path | str | None = None, eeprom_path: Path | str | None = None, *,
                  realistic_eeprom: bool = False, old_nano_bootloader: bool = False):
