@@ -89,4 +89,4 @@ benchmarks: setup system-packages
 	$(PY) benchmarks/widgets.py
 
 clean:
-	rm -rf $(VENV) hardware/build .pytest_cache
+	rm -rf $(VENV) .pytest_cache   # builds live in the user cache (bingo_kit.paths); classroom/ is the students' work

@@ -15,6 +15,11 @@ import pytest
 # locked by the program running it, and two notebooks that flash port "sim" (lesson 06 and its solution) may
 # run at once on the two workers — or while someone uses the kit by hand. Set at import, before any notebook
 # kernel starts: nbval's kernels inherit this process's environment.
+# Compiled firmware is the exception: it is keyed by a hash of its sources, so every run and worker can share the
+# user's build cache instead of compiling the Arduino core again each time.
+from bingo_kit.paths import build_dir  # (read before BINGO_KIT_CACHE changes where it is)
+
+os.environ.setdefault("BINGO_KIT_BUILD_DIR", str(build_dir()))
 _WORKER_CACHE = tempfile.mkdtemp(prefix="bingo-kit-test-cache-")
 os.environ["BINGO_KIT_CACHE"] = _WORKER_CACHE
 atexit.register(shutil.rmtree, _WORKER_CACHE, True)

@@ -292,6 +292,28 @@ def _add_predict(commands) -> None:
 _COMMANDS.append(_add_predict)
 
 
+def _install_firmware(args) -> int:
+    from bingo_kit.firmware import install_firmware
+
+    result = install_firmware(args.port, args.board, progress=not args.quiet)
+    print(result.summary())
+    print(f"Next: bingo-kit flash model.bingo --port {args.port}")
+    return 0
+
+
+def _add_install_firmware(commands) -> None:
+    parser = commands.add_parser("install-firmware",
+                                 help="build the receiver sketch and install it through the board's bootloader")
+    parser.add_argument("--port", default="auto",
+                        help="serial port, 'auto' (first Arduino) or 'sim-blank' (a simulated Uno fresh from the box)")
+    parser.add_argument("--board", default="uno", choices=["uno", "nano", "mega"], help="default: uno")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=_install_firmware)
+
+
+_COMMANDS.append(_add_install_firmware)
+
+
 def _simulate(args) -> int:
     import time
 

@@ -150,14 +150,15 @@ class BingoBoard:
             from bingo_kit.simulator import default_sim_eeprom
 
             sim_eeprom = default_sim_eeprom()
-        # Key of the registry: the port, or for the simulator its EEPROM file (one simulated board per file).
+        # Key of the registry: the port, or for a simulator its EEPROM file (one simulated board per file).
+        blank = port == "sim-blank"   # the Simulated blank Uno: Optiboot, and a reset on every open (as DTR)
         self._registry_key = f"sim:{Path(sim_eeprom).resolve()}" if port == "sim" else port
         stale = _OPEN_BOARDS.pop(self._registry_key, None)
         if stale is not None:
             stale.close()
         try:
-            if port == "sim":
-                self._start_simulator(sim_eeprom)
+            if port in ("sim", "sim-blank"):
+                self._start_simulator(sim_eeprom, blank)
                 device = self.simulator.port
             else:
                 device = port
@@ -168,7 +169,7 @@ class BingoBoard:
             real_port = _resets_on_open(device)
             self.response_timeout = RESPONSE_TIMEOUT if real_port else SIM_RESPONSE_TIMEOUT
             if boot_wait is None:
-                boot_wait = BOOT_QUIET_SECONDS if real_port else 0.0
+                boot_wait = BOOT_QUIET_SECONDS if real_port or blank else 0.0
             self.boot_wait = boot_wait
             time.sleep(boot_wait)  # the board resets on open (DTR); let its bootloader finish undisturbed
             # §4.4: the same 4 s for every port; a simulator's pty exists only once its board runs.
@@ -184,12 +185,10 @@ class BingoBoard:
 
     # -- opening -----------------------------------------------------------------------------------
 
-    def _start_simulator(self, eeprom_path) -> None:
-        from bingo_kit.simulator import (
-            SimulatedBoard,  # builds the sketch on first use: only for port="sim"
-        )
+    def _start_simulator(self, eeprom_path, blank: bool = False) -> None:
+        from bingo_kit.simulator import BlankSimulatedUno, SimulatedBoard
 
-        self.simulator = SimulatedBoard(eeprom_path)
+        self.simulator = BlankSimulatedUno.default() if blank else SimulatedBoard(eeprom_path)
         self.simulator.start()
 
     @staticmethod

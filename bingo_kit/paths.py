@@ -1,4 +1,5 @@
-"""Where the kit keeps files between runs (unpacked datasets, the simulated Uno's EEPROM, flashed models)."""
+"""Where the kit keeps files between runs (unpacked datasets, the simulated boards' memories, flashed models,
+compiled firmware)."""
 from __future__ import annotations
 
 import os
@@ -13,3 +14,13 @@ def cache_dir(*parts: str) -> Path:
     path = Path(root).joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def build_dir() -> Path:
+    """Where the sketch, the simulator's runner and the bootloader are compiled: $BINGO_KIT_BUILD_DIR, else
+    the cache's build/ (never the package's own folder, which may be read-only once installed)."""
+    root = os.environ.get("BINGO_KIT_BUILD_DIR")
+    if root:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        return Path(root)
+    return cache_dir("build")

@@ -5,12 +5,15 @@ port. The runner (hardware/sim/bingo_sim.c) paces the simulated 16 MHz clock to 
 board's EEPROM in a file (so a model survives a simulated power cycle, and CLI calls share one board), and
 reports the simulated CPU cycle counter on request.
 
-Builds happen on demand and are cached under hardware/build/ by a hash of their sources; a file lock
-makes parallel test workers build once and share the result.
+`BlankSimulatedUno` is an Uno fresh out of the box instead: only the Optiboot bootloader in its flash, a real
+Uno's fuses, and a reset each time a program opens its port (as DTR resets a real one), so that avrdude and
+`install_firmware` talk to a real bootloader. Its flash is kept in a file too.
+
+Building (the sketch, the runner, the bootloader) lives in bingo_kit.firmware; builds are cached there.
 """
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import os
 import shutil
 import signal
@@ -20,26 +23,49 @@ import time
 import weakref
 from pathlib import Path
 
+from bingo_kit import firmware
 from bingo_kit.boards import BOARDS
 from bingo_kit.errors import KitError
-from bingo_kit.paths import cache_dir
+from bingo_kit.firmware import (
+    HARDWARE_DIR,
+    ToolsMissingError,
+    board_fuses,
+    build_bootloader,
+    build_firmware,
+    build_once,
+    firmware_size,
+    missing,
+    old_nano_bootloader,
+    source_hash,
+    toolchain_versions,
+)
+from bingo_kit.paths import build_dir, cache_dir
 
-HARDWARE_DIR = Path(__file__).resolve().parent.parent / "hardware"
-SKETCH_DIR = HARDWARE_DIR / "bingo_receiver"
 RUNNER_SOURCE = HARDWARE_DIR / "sim" / "bingo_sim.c"
-BUILD_DIR = Path(os.environ.get("BINGO_KIT_BUILD_DIR") or HARDWARE_DIR / "build")  # gitignored
-ARDUINO_AVR = Path(os.environ.get("ARDUINO_AVR", "/usr/share/arduino/hardware/arduino/avr"))
 SIMAVR_INCLUDE = Path("/usr/include/simavr")
 CPU_HZ = 16_000_000
 
-FIRMWARE_PACKAGES = "gcc-avr avr-libc arduino-core-avr"
 SIMULATOR_PACKAGES = "simavr libsimavr-dev libsimavrparts1"
 START_TIMEOUT = 10.0   # seconds for the runner to announce its pty
 EEPROM_WRITE_US = 3400  # ATmega328P datasheet: 3.3 ms per EEPROM byte write (+ margin, as PROTOCOL.md §4.4)
 STOP_TIMEOUT = 3.0     # seconds for a clean (EEPROM-saving) exit before it is killed
 
+# Kept importable from here (the doctor and benchmarks/flash.py use them): the simulator's build is the kit's.
+__all__ = [
+    "CPU_HZ",
+    "EEPROM_WRITE_US",
+    "BlankSimulatedUno",
+    "SimulatedBoard",
+    "build_firmware",
+    "build_runner",
+    "check_firmware_tools",
+    "check_runner_tools",
+    "firmware_size",
+    "toolchain_versions",
+]
 
-class SimulatorUnavailableError(KitError, RuntimeError):
+
+class SimulatorUnavailableError(ToolsMissingError):
     """The simulated board cannot be built or started; the message names what to install."""
 
 
@@ -47,131 +73,44 @@ class SimulatorInUseError(KitError, RuntimeError):
     """Another program (or another SimulatedBoard) is already running a board on this EEPROM file."""
 
 
-class FirmwareBuildError(KitError, RuntimeError):
-    """The tools are there but the sketch (or the runner) does not compile: a bug to fix, not a setup step."""
-
-
-# --- building --------------------------------------------------------------------------------------
-
-def _missing(packages: str, what: str) -> SimulatorUnavailableError:
-    return SimulatorUnavailableError(
-        f"The simulated Uno needs {what}, which is not installed. On Debian/Ubuntu: "
-        f"sudo apt-get install {packages}   (or run `make test`, which installs them).")
+@contextlib.contextmanager
+def _as_simulator_error():
+    """A missing tool, reported as the simulator's error (what its callers, the doctor and tests catch)."""
+    try:
+        yield
+    except SimulatorUnavailableError:
+        raise
+    except ToolsMissingError as error:
+        raise SimulatorUnavailableError(str(error)) from None
 
 
 def check_firmware_tools() -> None:
-    if not (shutil.which("avr-g++") and shutil.which("avr-gcc")):
-        raise _missing(FIRMWARE_PACKAGES, "the AVR compiler (avr-gcc)")
-    if not (ARDUINO_AVR / "cores" / "arduino" / "Arduino.h").exists():
-        raise _missing(FIRMWARE_PACKAGES, f"the Arduino AVR core ({ARDUINO_AVR})")
-    if not shutil.which("make"):
-        raise _missing("make", "make")
+    with _as_simulator_error():
+        firmware.check_firmware_tools()
 
 
 def check_runner_tools() -> None:
+    with _as_simulator_error():
+        _check_runner_tools()
+
+
+def _check_runner_tools() -> None:
+    if os.name != "posix":
+        raise SimulatorUnavailableError("The Simulated Uno needs Linux (simavr and a pty); on this computer use "
+                                        "a real board on its COM/tty port.")
     if not (SIMAVR_INCLUDE / "sim_avr.h").exists():
-        raise _missing(SIMULATOR_PACKAGES, "simavr and its headers")
+        raise missing(SIMULATOR_PACKAGES, "simavr and its headers", "The Simulated Uno")
     if not (shutil.which("cc") or shutil.which("gcc")):
-        raise _missing("gcc", "a C compiler")
+        raise missing("gcc", "a C compiler", "The Simulated Uno")
     if not shutil.which("make"):
-        raise _missing("make", "make")
-
-
-def _source_hash(paths: list[Path], *extra: str) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    for item in extra:
-        digest.update(item.encode() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def toolchain_versions() -> str:
-    """avr-gcc's version and the Arduino core's (platform.txt): upgrading either must rebuild the sketch."""
-    gcc = subprocess.run(["avr-gcc", "-dumpversion"], capture_output=True, text=True).stdout.strip()
-    core = "unknown"
-    platform = ARDUINO_AVR / "platform.txt"
-    if platform.exists():
-        core = next((line.split("=", 1)[1].strip() for line in platform.read_text(errors="replace").splitlines()
-                     if line.startswith("version=")), "unknown")
-    return f"avr-gcc {gcc}; arduino core {core}"
-
-
-def _prune_old_builds(current: Path) -> None:
-    """Remove older builds of the same kind (fw-uno-*, sim-*) once `current` is in place: each source edit
-    makes a new directory, and nothing ever reads the old ones again. Called under the build lock."""
-    kind = current.name.rsplit("-", 1)[0] + "-"      # "fw-uno-" or "sim-"
-    for old in BUILD_DIR.glob(kind + "*"):
-        if old != current and old.is_dir() and not old.name.endswith(".partial") \
-                and old.name.rsplit("-", 1)[0] + "-" == kind:
-            shutil.rmtree(old, ignore_errors=True)
-            _remove_lock_if_free(BUILD_DIR / f".{old.name}.lock")
-
-
-def _remove_lock_if_free(path: Path) -> None:
-    import fcntl
-
-    try:
-        with open(path, "r+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)   # someone building that version? then keep it
-            path.unlink()
-    except OSError:
-        pass
-
-
-def _build_once(target: Path, make_args: list[str]) -> Path:
-    """Run make for `target` unless it already exists; one process builds, concurrent ones wait for it."""
-    import fcntl
-
-    if target.exists():
-        return target
-    out_dir = target.parent
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    with open(BUILD_DIR / f".{out_dir.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if target.exists():  # another worker built it while we waited
-            return target
-        partial = out_dir.with_name(out_dir.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        result = subprocess.run(["make", "-C", str(HARDWARE_DIR), *make_args, f"OUT={partial}"],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise FirmwareBuildError(
-                f"Building {target.name} failed (make {' '.join(make_args)}):\n"
-                + (result.stderr or result.stdout)[-3000:])
-        shutil.rmtree(out_dir, ignore_errors=True)
-        partial.rename(out_dir)  # readers only ever see a complete build directory
-        _prune_old_builds(out_dir)
-    return target
-
-
-def build_firmware(board: str = "uno") -> Path:
-    """The sketch compiled for `board` ("uno", "nano", "mega") as an ELF; rebuilt only when sources change."""
-    if board not in BOARDS:
-        raise SimulatorUnavailableError(f"No firmware build for board {board!r}; choose one of {', '.join(BOARDS)}.")
-    check_firmware_tools()
-    sources = [p for p in SKETCH_DIR.iterdir() if p.suffix in (".ino", ".h", ".cpp", ".c")]
-    key = _source_hash(sources + [HARDWARE_DIR / "Makefile"], board, toolchain_versions())
-    return _build_once(BUILD_DIR / f"fw-{board}-{key}" / "bingo_receiver.elf", ["firmware", f"BOARD={board}"])
+        raise missing("make", "make", "The Simulated Uno")
 
 
 def build_runner() -> Path:
     """The simavr runner (hardware/sim/bingo_sim.c), compiled once per source version."""
     check_runner_tools()
-    key = _source_hash([RUNNER_SOURCE, HARDWARE_DIR / "Makefile"])
-    return _build_once(BUILD_DIR / f"sim-{key}" / "bingo_sim", ["runner"])
-
-
-def firmware_size(elf: Path) -> dict[str, int]:
-    """Flash and static-RAM bytes of a built sketch, from avr-size (what the Arduino IDE reports)."""
-    sections = {}
-    for line in subprocess.run(["avr-size", "-A", str(elf)], capture_output=True, text=True, check=True).stdout.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
-            sections[parts[0]] = int(parts[1])
-    return {"flash": sections.get(".text", 0) + sections.get(".data", 0),
-            "ram": sections.get(".data", 0) + sections.get(".bss", 0)}
+    key = source_hash([RUNNER_SOURCE, HARDWARE_DIR / "Makefile"])
+    return build_once(build_dir() / f"sim-{key}" / "bingo_sim", ["runner"])
 
 
 def default_sim_eeprom() -> Path:
@@ -199,6 +138,8 @@ class SimulatedBoard:
     EEPROM (its stored model) across runs. Use as a context manager, or call start()/stop().
     """
 
+    port_name = "sim"   # what the kit's --port calls this kind of board
+
     def __init__(self, eeprom_path: Path | str | None = None, *, board: str = "uno", realistic_eeprom: bool = False):
         self.board = board
         # True: each EEPROM byte write takes 3.4 ms as on an ATmega (a 1 KB flash then takes ~3.5 s).
@@ -218,17 +159,18 @@ class SimulatedBoard:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> "SimulatedBoard":
+    def start(self) -> SimulatedBoard:
         """Build if needed, start the runner, and wait for its pty. Returns self."""
         if self.running:
             return self
-        elf = build_firmware(self.board)
-        runner = build_runner()
+        with _as_simulator_error():
+            runner = build_runner()      # first: where there is no simavr, that is what to say
+            program = self._program()
         self.eeprom_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_eeprom()
         with open(self._log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(runner), str(elf), "--mcu", BOARDS[self.board].mcu.lower(), "--freq", str(CPU_HZ),
+                [str(runner), *program, "--mcu", BOARDS[self.board].mcu.lower(), "--freq", str(CPU_HZ),
                  "--eeprom", str(self.eeprom_path), "--status", str(self._status_path),
                  "--eeprom-write-us", str(EEPROM_WRITE_US if self.realistic_eeprom else 0)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -246,6 +188,10 @@ class SimulatedBoard:
         log_text = self._log_path.read_text(errors="replace")[-2000:]
         self.stop()
         raise SimulatorUnavailableError(f"The simulated Uno did not start (runner output below).\n{log_text}")
+
+    def _program(self) -> list[str]:
+        """The runner's arguments that say what the flash holds: here the sketch itself."""
+        return [str(build_firmware(self.board))]
 
     def stop(self) -> None:
         """Power off cleanly: the runner saves the EEPROM file, then exits. Safe to call twice."""
@@ -273,7 +219,8 @@ class SimulatedBoard:
             lock.close()
             raise SimulatorInUseError(
                 f"The Simulated Uno is in use by another program (its EEPROM {self.eeprom_path} is locked). "
-                "Close the other notebook or bingo-kit command using port 'sim', then try again.") from None
+                f"Close the other notebook or bingo-kit command using port '{self.port_name}', then try again."
+            ) from None
         self._eeprom_lock = lock
 
     def _unlock_eeprom(self) -> None:
@@ -287,7 +234,7 @@ class SimulatedBoard:
             self.process.kill()
             self.process.wait()
 
-    def power_cycle(self) -> "SimulatedBoard":
+    def power_cycle(self) -> SimulatedBoard:
         """Unplug and replug: restart the runner with the same EEPROM. The pty path (`.port`) changes."""
         self.stop()
         return self.start()
@@ -317,11 +264,51 @@ class SimulatedBoard:
         except (OSError, ValueError):
             return None
 
-    def __enter__(self) -> "SimulatedBoard":
+    def __enter__(self) -> SimulatedBoard:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"SimulatedBoard({self.board!r}, port={self.port!r}, eeprom={str(self.eeprom_path)!r})"
+        return f"{type(self).__name__}({self.board!r}, port={self.port!r}, eeprom={str(self.eeprom_path)!r})"
+
+
+class BlankSimulatedUno(SimulatedBoard):
+    """An Uno fresh out of the box: Optiboot in the boot section and nothing else in flash, a real Uno's fuses
+    (reset vector at the bootloader), and a reset whenever a program opens `.port`, as DTR resets a real Uno.
+    Install the receiver with avrdude (or `install_firmware`); its flash and EEPROM are kept in `flash_path` and
+    `eeprom_path`, so what was installed survives a power cycle. Temporary files when not given."""
+
+    port_name = "sim-blank"
+
+    def __init__(self, flash_path: Path | str | None = None, eeprom_path: Path | str | None = None, *,
+                 realistic_eeprom: bool = False, old_nano_bootloader: bool = False):
+        super().__init__(eeprom_path, board="uno", realistic_eeprom=realistic_eeprom)
+        self.flash_path = Path(flash_path) if flash_path is not None else self._workdir / "flash.bin"
+        # True: a Nano sold before 2018 instead -- ATmegaBOOT at 57 600 baud in a 2 KB boot section.
+        self.old_nano_bootloader = old_nano_bootloader
+
+    @classmethod
+    def default(cls) -> BlankSimulatedUno:
+        """The one `--port sim-blank` means: its flash and EEPROM in the user cache."""
+        return cls(cache_dir() / "sim-blank-flash.bin", cache_dir() / "sim-blank-eeprom.bin")
+
+    def _program(self) -> list[str]:
+        self.flash_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.old_nano_bootloader:
+            bootloader, fuses = old_nano_bootloader(), board_fuses("nano.menu.cpu.atmega328old")
+        else:
+            bootloader, fuses = build_bootloader(), board_fuses("uno")
+        return ["--flash", str(self.flash_path), "--bootloader", str(bootloader), "--fuses", fuses, "--reset-on-open"]
+
+    def erase(self) -> None:
+        """Back to the box: forget the installed sketch (and EEPROM). Only while powered off."""
+        if self.running:
+            raise SimulatorInUseError("Stop the Simulated blank Uno before erasing it.")
+        for path in (self.flash_path, self.eeprom_path):
+            path.unlink(missing_ok=True)
+
+    def external_resets(self) -> int:
+        """How many times a program opening the port has reset the board (from the runner's log)."""
+        return self._log_path.read_text(errors="replace").count("external reset") if self._log_path.exists() else 0

@@ -14,10 +14,7 @@ import torch
 from bingo_kit import bingo
 from bingo_kit.bingo import BingoScorer
 from bingo_kit.lessons.common import as_numpy
-from bingo_kit.lessons.feedback import (
-    Feedback,
-    check_number,
-)
+from bingo_kit.lessons.feedback import Feedback, check_number
 
 
 def show_lottery_ticket(sizes: Sequence[int] = (8, 6, 4), *, keep: float = 0.25, seed: int = 0) -> None:

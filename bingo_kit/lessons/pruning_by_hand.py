@@ -7,14 +7,7 @@ from typing import Iterable, Sequence
 import matplotlib.pyplot as plt
 
 from bingo_kit.errors import KitError
-from bingo_kit.lessons.feedback import (
-    EMPTY_ANSWER,
-    Feedback,
-    as_number,
-    correct,
-    not_filled_in,
-    not_yet,
-)
+from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, as_number, correct, not_filled_in, not_yet
 from bingo_kit.pruning import kept_weights, prune_fraction, remove_pruning
 from bingo_kit.training import accuracy
 

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from bingo_kit.lessons.feedback import (
-    EMPTY_ANSWER,
-    Feedback,
-    correct,
-    not_filled_in,
-    not_yet,
-)
+from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, not_filled_in, not_yet
 
 RACE_LABELS = {"dense": "dense", "bingo": "BINGO", "bingo_paper": "BINGO (printed formula)",
                "magnitude": "magnitude", "random": "random", "imp": "IMP"}

@@ -3,6 +3,13 @@
  *
  *   bingo_sim FIRMWARE.elf --mcu atmega328p [--freq 16000000] [--eeprom FILE] [--status FILE]
  *             [--eeprom-write-us 3400]
+ *   bingo_sim --flash FLASH.bin --bootloader BOOT.hex --fuses 0xFF,0xDE,0xFD --reset-on-open [--eeprom ...]
+ *
+ * The second form is a board as it comes out of the box: its program flash is the file FLASH.bin (created
+ * holding only the bootloader, erased elsewhere; saved shortly after the bootloader rewrites it, like the
+ * EEPROM), the fuses put the reset vector at the boot section (BOOTRST, BOOTSZ), and every time a host opens
+ * the pty the chip gets an external reset, as the DTR line resets a real Uno (the bootloader then waits ~1 s
+ * for avrdude before starting the sketch).
  *
  * Prints "PTY /dev/pts/N" on stdout once the board is running; open that path with pyserial exactly as a
  * real Arduino's port. The simulated clock is paced to the wall clock (never more than 20 us ahead), so the
@@ -35,10 +42,13 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 
 #include "sim_avr.h"
 #include "sim_elf.h"
+#include "sim_hex.h"
+#include "sim_io.h"
 #include "sim_cycle_timers.h"
 #include "avr_eeprom.h"
 #include "avr_uart.h"
@@ -48,6 +58,9 @@ static volatile sig_atomic_t cycles_requested = 0;
 static unsigned long status_requests = 0;
 
 static avr_t *avr;
+static int reset_on_open = 0;  /* --reset-on-open (see check_host_connection) */
+static int host_connected = 0;
+static unsigned long external_resets = 0;
 static int pty_master = -1;  /* our end of the pty; the host opens the other (slave) end */
 static const char *eeprom_path = NULL;
 static const char *status_path = NULL;
@@ -104,6 +117,59 @@ static void load_eeprom(void) {
     avr_ioctl(avr, AVR_IOCTL_EEPROM_SET, &desc);
 }
 
+/* Program flash kept in a file (--flash): the bootloader rewrites it through SPM; saved like the EEPROM. */
+static const char *flash_path = NULL;
+static uint8_t *saved_flash = NULL;
+static uint32_t flash_size = 0;
+
+static void save_flash_if_changed(void) {
+    if (!flash_path || !saved_flash || memcmp(avr->flash, saved_flash, flash_size) == 0) return;
+    memcpy(saved_flash, avr->flash, flash_size);
+    if (write_atomically(flash_path, saved_flash, flash_size) != 0)
+        fprintf(stderr, "bingo_sim: cannot write flash file %s: %s\n", flash_path, strerror(errno));
+}
+
+/* The flash file if it holds a whole flash image, else an erased chip with only the bootloader on it. */
+static int load_flash(const char *bootloader) {
+    flash_size = avr->flashend + 1;
+    saved_flash = malloc(flash_size);
+    FILE *f = fopen(flash_path, "rb");
+    size_t got = 0;
+    if (f) { got = fread(avr->flash, 1, flash_size, f); fclose(f); }
+    if (got != flash_size) {
+        memset(avr->flash, 0xFF, flash_size);  /* erased flash reads 0xFF */
+        ihex_chunk_p chunks = NULL;
+        int count = bootloader ? read_ihex_chunks(bootloader, &chunks) : 0;
+        if (count <= 0) { fprintf(stderr, "bingo_sim: cannot read bootloader %s\n", bootloader ? bootloader : "(none)"); return -1; }
+        for (int i = 0; i < count; i++) {
+            if (chunks[i].baseaddr + chunks[i].size > flash_size) {  /* a real chip would wrap it onto the sketch */
+                fprintf(stderr, "bingo_sim: bootloader %s runs past the end of flash (0x%X)\n", bootloader,
+                        chunks[i].baseaddr + chunks[i].size);
+                return -1;
+            }
+            memcpy(avr->flash + chunks[i].baseaddr, chunks[i].data, chunks[i].size);
+        }
+        free_ihex_chunks(chunks);
+    }
+    memset(saved_flash, 0, flash_size);  /* differs from the flash: the first save writes the file */
+    avr->codeend = avr->flashend;        /* code may live anywhere: it is a bootloader's to write */
+    return 0;
+}
+
+/* Fuses as on a real chip (ATmega328P datasheet 27.8): BOOTRST programmed (0) moves the reset vector to the
+ * boot section, whose size BOOTSZ1:0 gives (11 = 256 words ... 00 = 2048 words). simavr 1.6 stores fuses but
+ * does not act on them, so the runner does. */
+static void apply_fuses(const char *fuses) {
+    unsigned low = 0xFF, high = 0xFF, ext = 0xFF;
+    if (sscanf(fuses, "%x,%x,%x", &low, &high, &ext) < 2) { fprintf(stderr, "bingo_sim: bad --fuses %s\n", fuses); return; }
+    avr->fuse[0] = (uint8_t)low; avr->fuse[1] = (uint8_t)high; avr->fuse[2] = (uint8_t)ext;
+    if (!(high & 0x01)) {
+        uint32_t boot_words = 256u << (3 - ((high >> 1) & 3));
+        avr->reset_pc = flash_size - 2 * boot_words;
+    }
+    fprintf(stderr, "bingo_sim: fuses L=%02X H=%02X E=%02X, reset vector at 0x%04X\n", low, high, ext, avr->reset_pc);
+}
+
 static void write_status(void) {
     if (!status_path) return;
     char line[64];
@@ -131,10 +197,32 @@ static void correct_uart_byte_time(void) {
     fprintf(stderr, "bingo_sim: UART0 byte time set to %u cycles (10 bits)\n", (unsigned)uart0_corrected);
 }
 
+/* --reset-on-open boards also check the host's baud rate (a pty carries none, so it is read from the termios
+ * the host set): when it is more than 5 % off the chip's, bytes arrive as garbage both ways -- here inverted --
+ * as a real UART mis-samples them. That is what makes a 57 600-baud bootloader different from a 115 200 one. */
+static unsigned long host_baud = 0;  /* 0: not known (and then not checked) */
+
+static unsigned long baud_of(speed_t speed) {
+    static const struct { speed_t code; unsigned long baud; } rates[] = {
+        {B1200, 1200}, {B2400, 2400}, {B4800, 4800}, {B9600, 9600}, {B19200, 19200}, {B38400, 38400},
+        {B57600, 57600}, {B115200, 115200}, {B230400, 230400}, {B460800, 460800}, {B500000, 500000},
+        {B921600, 921600}, {B1000000, 1000000}};
+    for (unsigned i = 0; i < sizeof rates / sizeof rates[0]; i++) if (rates[i].code == speed) return rates[i].baud;
+    return 0;
+}
+
+static int wrong_baud(void) {
+    if (!host_baud || !uart0 || !uart0_corrected) return 0;
+    double chip = 10.0 * avr->frequency / uart0->cycles_per_byte;  /* 10 bit times per byte (8N1) */
+    return chip < host_baud * 0.95 || chip > host_baud * 1.05;
+}
+
 static void feed_uart(void) {
     correct_uart_byte_time();  /* before the first byte's time is taken */
-    while (uart0_has_room && host_tail != host_head)
-        avr_raise_irq(uart0_input, host_bytes[host_tail++ % sizeof host_bytes]);  /* may say XOFF: loop ends */
+    while (uart0_has_room && host_tail != host_head) {
+        uint8_t byte = host_bytes[host_tail++ % sizeof host_bytes];
+        avr_raise_irq(uart0_input, wrong_baud() ? (uint8_t)~byte : byte);  /* may say XOFF: loop ends */
+    }
 }
 
 static void uart_xon(struct avr_irq_t *irq, uint32_t value, void *param) {
@@ -153,7 +241,7 @@ static void read_host_bytes(void) {
         unsigned at = host_head % sizeof host_bytes, room = sizeof host_bytes - (host_head - host_tail);
         if (room > sizeof host_bytes - at) room = sizeof host_bytes - at;  /* up to the end of the ring */
         ssize_t n = read(pty_master, host_bytes + at, room);
-        if (n <= 0) break;  /* EAGAIN: all read (the slave is held open below, so no EOF/EIO) */
+        if (n <= 0) break;  /* EAGAIN: all read; EIO: nobody has the port open (only with --reset-on-open) */
         host_head += (unsigned)n;
     }
     feed_uart();
@@ -180,6 +268,8 @@ static avr_cycle_count_t deliver_board_bytes(avr_t *a, avr_cycle_count_t when, v
     (void)a; (void)param;
     while (tx_tail != tx_head && tx_queue[tx_tail % TX_QUEUE].due <= when) {
         uint8_t byte = tx_queue[tx_tail++ % TX_QUEUE].byte;
+        if (reset_on_open && !host_connected) continue;  /* nobody has the port open: the byte is lost */
+        if (wrong_baud()) byte = (uint8_t)~byte;
         if (write(pty_master, &byte, 1) != 1) { /* nobody reading and the pty is full: the byte is lost */ }
     }
     return tx_tail != tx_head ? tx_queue[tx_tail % TX_QUEUE].due : 0;
@@ -218,8 +308,52 @@ static void eeprom_control_written(avr_t *a, avr_io_addr_t addr, uint8_t value, 
     }
 }
 
+/* Every reset (an external one below, or the watchdog's, which the bootloader uses to start the sketch)
+ * clears simavr's cycle timers and the UART: set the runner's UART plumbing up again, as on a fresh chip.
+ * Bytes on their way in either direction are lost, as a reset loses them on a real board. */
+static void after_reset(avr_io_t *io) {
+    (void)io;
+    tx_tail = tx_head;
+    tx_line_free = avr->cycle;
+    host_tail = host_head;
+    uart0_has_room = 0;
+    uart0_corrected = 0;
+    avr_cycle_timer_register(avr, avr->frequency / 20000, feed_uart_timer, NULL);
+}
+static avr_io_t reset_hook = { .kind = "bingo_sim reset", .reset = after_reset };
+
+/* --reset-on-open, DTR as on a real Uno: DTR rises when the first program opens the port and falls when the
+ * last one closes it; the rising edge resets the chip (EXTRF set, so the bootloader waits for an upload). The
+ * runner learns of opens and closes from inotify, which queues every one of them: a close followed at once by
+ * an open is still two events, however late the runner gets to read them (polling the pty for POLLHUP is not:
+ * a quick reopen hides the close). */
+static int open_events = -1;   /* inotify fd watching the pty's slave device */
+static int host_opens = 0;     /* how many programs have the port open now */
+
+static void external_reset(void) {
+    tcflush(pty_master, TCIOFLUSH);  /* nothing said before the open (or to the previous host) is heard */
+    avr_reset(avr);
+    avr_regbit_set(avr, avr->reset_flags.extrf);
+    fprintf(stderr, "bingo_sim: port opened: external reset %lu\n", ++external_resets);
+}
+
+static void check_host_connection(void) {
+    char buffer[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while ((n = read(open_events, buffer, sizeof buffer)) > 0) {
+        for (char *at = buffer; at < buffer + n; at += sizeof(struct inotify_event) + ((struct inotify_event *)at)->len) {
+            uint32_t mask = ((struct inotify_event *)at)->mask;
+            if (mask & IN_OPEN) { if (host_opens++ == 0) external_reset(); }
+            if ((mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) && host_opens > 0) host_opens--;
+        }
+    }
+    host_connected = host_opens > 0;
+    struct termios tio;  /* on a pty master, tcgetattr reads the termios the host set on its end */
+    host_baud = host_connected && tcgetattr(pty_master, &tio) == 0 ? baud_of(cfgetospeed(&tio)) : 0;
+}
+
 int main(int argc, char **argv) {
-    const char *firmware = NULL, *mcu = "atmega328p";
+    const char *firmware = NULL, *mcu = "atmega328p", *bootloader = NULL, *fuses = NULL;
     unsigned long freq = 16000000UL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mcu") && i + 1 < argc) mcu = argv[++i];
@@ -227,21 +361,34 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--eeprom") && i + 1 < argc) eeprom_path = argv[++i];
         else if (!strcmp(argv[i], "--status") && i + 1 < argc) status_path = argv[++i];
         else if (!strcmp(argv[i], "--eeprom-write-us") && i + 1 < argc) eeprom_write_us = strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--flash") && i + 1 < argc) flash_path = argv[++i];
+        else if (!strcmp(argv[i], "--bootloader") && i + 1 < argc) bootloader = argv[++i];
+        else if (!strcmp(argv[i], "--fuses") && i + 1 < argc) fuses = argv[++i];
+        else if (!strcmp(argv[i], "--reset-on-open")) reset_on_open = 1;
         else if (argv[i][0] != '-' && !firmware) firmware = argv[i];
-        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open]\n", argv[0]); return 2; }
     }
-    if (!firmware) { fprintf(stderr, "bingo_sim: no firmware given\n"); return 2; }
+    if (!firmware && !flash_path) { fprintf(stderr, "bingo_sim: no firmware (or --flash) given\n"); return 2; }
 
-    elf_firmware_t f;
-    memset(&f, 0, sizeof f);
-    if (elf_read_firmware(firmware, &f) != 0) { fprintf(stderr, "bingo_sim: cannot read %s\n", firmware); return 1; }
-    f.frequency = freq;
-    strncpy(f.mmcu, mcu, sizeof f.mmcu - 1);
     avr = avr_make_mcu_by_name(mcu);
     if (!avr) { fprintf(stderr, "bingo_sim: simavr does not know MCU %s\n", mcu); return 1; }
     avr_init(avr);
-    avr_load_firmware(avr, &f);
+    if (firmware) {
+        elf_firmware_t f;
+        memset(&f, 0, sizeof f);
+        if (elf_read_firmware(firmware, &f) != 0) { fprintf(stderr, "bingo_sim: cannot read %s\n", firmware); return 1; }
+        f.frequency = freq;
+        strncpy(f.mmcu, mcu, sizeof f.mmcu - 1);
+        avr_load_firmware(avr, &f);
+    } else {
+        avr->frequency = freq;
+        if (load_flash(bootloader) != 0) return 1;
+        if (fuses) apply_fuses(fuses);
+        avr_reset(avr);  /* power-on: from the (possibly moved) reset vector, MCUSR = PORF */
+        avr_regbit_set(avr, avr->reset_flags.porf);
+    }
     avr->log = LOG_ERROR;
+    avr_register_io(avr, &reset_hook);
     eeprom_size = avr->e2end + 1;
     if (eeprom_size > sizeof saved_eeprom) eeprom_size = sizeof saved_eeprom;
     load_eeprom();
@@ -257,6 +404,17 @@ int main(int argc, char **argv) {
     struct termios tio;
     if (tcgetattr(pty_master, &tio) == 0) { cfmakeraw(&tio); tcsetattr(pty_master, TCSANOW, &tio); }
     if (tcgetattr(keep_open, &tio) == 0) { cfmakeraw(&tio); tcsetattr(keep_open, TCSANOW, &tio); }
+    if (reset_on_open) {  /* see check_host_connection; the watch is set before our own slave fd closes */
+        open_events = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (open_events < 0 || inotify_add_watch(open_events, pty_name, IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) < 0) {
+            fprintf(stderr, "bingo_sim: cannot watch %s for opens: %s\n", pty_name, strerror(errno));
+            return 1;
+        }
+        close(keep_open);
+        keep_open = -1;
+        char drain[4096];
+        while (read(open_events, drain, sizeof drain) > 0) {}  /* our own close (and nothing else yet) */
+    }
     fcntl(pty_master, F_SETFL, fcntl(pty_master, F_GETFL) | O_NONBLOCK);
 
     for (avr_io_t *io = avr->io_port; io; io = io->next) {
@@ -268,7 +426,7 @@ int main(int argc, char **argv) {
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), board_byte_out, NULL);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), uart_xon, NULL);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), uart_xoff, NULL);
-    avr_cycle_timer_register(avr, avr->frequency / 20000, feed_uart_timer, NULL);
+    after_reset(NULL);  /* the UART feed timer */
     /* simavr usleep()s 1 us whenever the sketch reads UCSR0A with nothing received (HardwareSerial::write
      * does, per byte): a CPU-saving hack that makes the board stall ~60 us of wall time. Pacing saves CPU. */
     uint32_t uart_flags = 0;
@@ -292,10 +450,23 @@ int main(int argc, char **argv) {
     write_status();
 
     double start = now_seconds();
-    double last_save = start;
+    double last_save = start, last_open_check = start;
     int exit_code = 0;
     for (unsigned long step = 0; !stop_requested; step++) {
         int state = avr_run(avr);
+        if (state == cpu_Crashed && reset_on_open) {
+            /* A half-written sketch can run into something simavr cannot execute. A real chip would run on
+             * into nonsense until the next reset, so wait for one: opening the port resets it as on a board. */
+            fprintf(stderr, "bingo_sim: the simulated CPU crashed (pc 0x%04X); it restarts when the port is opened\n",
+                    avr->pc);
+            while (!stop_requested && avr->state == cpu_Crashed) {
+                struct timespec wait = { 0, 1000000 };
+                nanosleep(&wait, NULL);
+                check_host_connection();
+            }
+            start = now_seconds() - (double)avr->cycle / avr->frequency;  /* the clock stood still meanwhile */
+            continue;
+        }
         if (state == cpu_Done || state == cpu_Crashed) {
             fprintf(stderr, "bingo_sim: the simulated CPU stopped (state %d)\n", state);
             exit_code = 1;
@@ -321,10 +492,12 @@ int main(int argc, char **argv) {
                     start = now - (double)avr->cycle / avr->frequency - 0.05;  /* starved of CPU: don't race to catch up */
                 if (ahead < -0.0001 && (step & 255) == 0) read_host_bytes();  /* behind, so no naps: look every ~25 us */
             }
-            if (now - last_save > 0.05) { save_eeprom_if_changed(); last_save = now; }
+            if (reset_on_open && now - last_open_check > 0.001) { check_host_connection(); last_open_check = now; }
+            if (now - last_save > 0.05) { save_eeprom_if_changed(); save_flash_if_changed(); last_save = now; }
         }
     }
     save_eeprom_if_changed();
+    save_flash_if_changed();
     write_status();
     fflush(stdout);
     _exit(exit_code);
