@@ -211,7 +211,7 @@ def build_copies(lessons_dir: Path = REPO_LESSONS, student_dir: Path = STUDENT_L
 WORDS_PER_MINUTE = 100
 MINUTES_PER = {"exercise": 3.0, "picture": 1.0, "widget": 2.0, "code cell": 1 / 6}
 MAX_LESSON_MINUTES = 20
-_WIDGET_CALL = re.compile(r"\b(PruneSlider|LiveScores|FlashButton|DigitPad)\(")
+_WIDGET_CALL = re.compile(r"\b(PruneSlider|LiveScores|FlashButton|DigitPad|InstallFirmware)\(")
 _PICTURE_CALL = re.compile(r"\b(show_\w+|draw_network|pruning_curve|plot_race|\w+\.plot)\(")
 TIMING_LINE = re.compile(r"^⏱️ .*$", re.MULTILINE)
 

@@ -95,6 +95,18 @@ def _simavr() -> str:
     return str(simulator.SIMAVR_INCLUDE)
 
 
+def _avrdude() -> str:
+    import shutil
+    import subprocess
+
+    if not shutil.which("avrdude"):
+        raise RuntimeError("missing (puts the receiver on a real board); on Debian/Ubuntu: sudo apt-get install avrdude")
+    done = subprocess.run(["avrdude", "-?"], capture_output=True, text=True, timeout=10)
+    version = next((line.split("version", 1)[1].strip().split(",")[0] for line in done.stderr.splitlines()
+                    if "version" in line), "")
+    return f"{version} (puts the receiver on a real board: bingo-kit install-firmware)".strip()
+
+
 def _ports() -> str:
     from bingo_kit.ports import list_ports
 
@@ -137,6 +149,7 @@ def setup_report(*, check_simulator: bool = True) -> SetupReport:
     report.items += [check_package(name, purpose) for name, purpose in PACKAGES]
     report.items += [check("AVR toolchain", _avr_toolchain, essential=False),
                      check("simavr", _simavr, essential=False),
+                     check("avrdude", _avrdude, essential=False),
                      check("ports", _ports, essential=False)]
     if check_simulator:
         report.items.append(check("simulated Uno", _simulated_uno, essential=False))

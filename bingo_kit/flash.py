@@ -95,8 +95,8 @@ class Prediction:
 
 def _parse_identify(payload: bytes) -> BoardInfo:
     if len(payload) < IDENTIFY_ANSWER.size or payload[:4] != BLOB_MAGIC:
-        raise NotBingoFirmwareError("The device answers, but not with the BINGO firmware. "
-                                    "Flash hardware/bingo_receiver/bingo_receiver.ino onto it with the Arduino IDE.")
+        raise NotBingoFirmwareError("The device answers, but not with the BINGO firmware. Put the receiver on it: "
+                                    "bingo-kit install-firmware --port PORT --board uno (or nano, mega).")
     (_, major, minor, blob_format, board_code, capacity, free_ram, has_model, model_length, model_crc,
      widest, max_chunk, uploading, clock_khz) = IDENTIFY_ANSWER.unpack(payload[:IDENTIFY_ANSWER.size])
     return BoardInfo(f"{major}.{minor}", blob_format, board_code, board_for_identify_code(board_code), capacity,
@@ -229,11 +229,11 @@ class BingoBoard:
         where = "the simulated Uno" if self.simulator else self.port_name
         if self._bytes_heard:
             raise NotBingoFirmwareError(
-                f"Something answers on {where}, but not the BINGO firmware. Flash "
-                "hardware/bingo_receiver/bingo_receiver.ino onto the board with the Arduino IDE, then try again.")
+                f"Something answers on {where}, but not the BINGO firmware. Put the receiver on the board with "
+                f"`bingo-kit install-firmware --port {self.port_name}` (add --board nano or mega), then try again.")
         raise NotBingoFirmwareError(
-            f"No BINGO firmware answered on {where} within {seconds:.0f} s. Is this the right port, and is "
-            "hardware/bingo_receiver/bingo_receiver.ino flashed onto the board?")
+            f"No BINGO firmware answered on {where} within {seconds:.0f} s. Is this the right port, and has the "
+            f"receiver been put on the board (`bingo-kit install-firmware --port {self.port_name}`)?")
 
     # -- frames (§4) -------------------------------------------------------------------------------
 
@@ -337,8 +337,8 @@ class BingoBoard:
         self._pending_size = len(blob)
         if info.blob_format != BLOB_FORMAT_VERSION:
             raise BadVersionError(f"This kit writes model format {BLOB_FORMAT_VERSION} but the firmware on "
-                                  f"{info.board_name} reads format {info.blob_format}: flash the bingo_receiver "
-                                  "sketch from this kit onto the board with the Arduino IDE, then try again.")
+                                  f"{info.board_name} reads format {info.blob_format}: put this kit's receiver on the "
+                                  "board (bingo-kit install-firmware --port PORT), then try again.")
         if len(blob) > info.capacity:
             raise ModelTooBigError(len(blob), info.capacity, info.board_name)
         if info.widest_layer and max(model.sizes) > info.widest_layer:

@@ -100,7 +100,7 @@ def test_silent_port_is_not_our_firmware():
 
 def test_foreign_sketch_is_not_our_firmware():
     with FakeBoard(mode="foreign") as fake:
-        with pytest.raises(NotBingoFirmwareError, match="Something answers.*bingo_receiver.ino"):
+        with pytest.raises(NotBingoFirmwareError, match="Something answers.*install-firmware"):
             connect(fake.port, handshake_seconds=0.6)
 
 
@@ -304,7 +304,7 @@ def test_compare_with_reference_notices_a_single_logit_off(fake):
 
 def test_old_firmware_blob_format_is_refused_before_begin():
     with FakeBoard(blob_format=2) as fake, connect(fake.port) as board:
-        with pytest.raises(flash.BadVersionError, match="format 1.*format 2.*sketch"):
+        with pytest.raises(flash.BadVersionError, match="format 1.*format 2.*install-firmware"):
             board.upload(encode_blob(_model()), progress=False)
     assert 0x42 not in fake.requests
 

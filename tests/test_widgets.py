@@ -475,3 +475,25 @@ def test_rerunning_the_flash_cell_releases_the_board(model, digits, private_sim_
     finally:
         second.close()
     assert second.connected_board() is None
+
+
+@pytest.mark.firmware
+def test_install_button_puts_the_receiver_on_a_blank_board():
+    """Lesson 0's button, on the Simulated blank Uno (only Optiboot in its flash): install, then it answers."""
+    from bingo_kit.widgets import InstallFirmware
+
+    button = InstallFirmware(port="sim-blank", board="uno")
+    try:
+        assert button.port.options[-1][1] == "sim-blank"
+        button.install_button.click()
+        assert button.status.kind == "ok", button.status.text
+        assert button.progress.value == 1.0 and button.progress.bar_style == "success"
+        assert button.last_result.info.capacity == 1020
+        button.board.value = "mega"  # the wrong board: one clear line, and the board is still usable after
+        button.install_button.click()
+        assert button.status.kind == "error" and "Uno" in button.status.text, button.status.text
+        button.board.value = "uno"
+        button.install_button.click()
+        assert button.status.kind == "ok", button.status.text
+    finally:
+        button.close()

@@ -3,12 +3,20 @@
     PruneSlider(model, data, scores=...)   drag 0–99 % pruned: accuracy, survivors, fit gauge, find the floor
     LiveScores(panels=("prose", "paper"))  watch BINGO's scores while training, both rules side by side
     FlashButton(model, data)               pick a board (or the Simulated Uno), flash, test on the board
-    DigitPad(model, data)                  draw a digit; host and board predictions side by side
+    DigitPad(model, data)                  draw a digit; laptop and board predictions side by side
+    InstallFirmware()                      put the receiver on a new board (lesson 0), no Arduino IDE needed
 """
-from bingo_kit.widgets.common import StatusLine
-from bingo_kit.widgets.digit_pad import DigitPad
-from bingo_kit.widgets.flash_button import FlashButton
-from bingo_kit.widgets.live_scores import LiveScores
-from bingo_kit.widgets.prune_slider import PruneSlider
+import importlib
 
-__all__ = ["DigitPad", "FlashButton", "LiveScores", "PruneSlider", "StatusLine"]
+# Loaded on first use, so lesson 0 can show the install button on a laptop that has no torch yet.
+_MODULE_OF = {"StatusLine": "common", "DigitPad": "digit_pad", "InstallFirmware": "firmware_button",
+              "FlashButton": "flash_button", "LiveScores": "live_scores", "PruneSlider": "prune_slider"}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
