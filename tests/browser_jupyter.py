@@ -6,6 +6,7 @@ run; playwright only speaks the DevTools protocol to /usr/bin/chromium.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -242,3 +243,32 @@ class Screenshots:
             stale.unlink()
         for path in self.paths:
             shutil.copy2(path, self.public / path.name)
+
+
+@contextlib.contextmanager
+def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path | None):
+    """JupyterLab on `root`, Chromium on `notebook`: yields (page, shots). On a failure it saves a screenshot and
+    prints the server's log; the screenshots are published either way."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: sudo apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="pip install playwright (never `playwright install`)")
+    with JupyterLab(root, scratch) as lab, sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        shots = Screenshots(page, scratch / "screenshots", public)
+        try:
+            page.goto(lab.url(f"lab/tree/{notebook}"))
+            yield page, shots
+        except Exception:
+            try:
+                shots.take("failure")
+            except Exception:  # a crashed page must not hide the original failure
+                pass
+            print(lab.log_tail())
+            raise
+        finally:
+            shots.publish()
+            browser.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_jupyter import CHROMIUM, KERNEL_READY_JS, JupyterLab, Screenshots, launch_chromium, run_all_cells
+from browser_jupyter import KERNEL_READY_JS, notebook_in_chromium, run_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.firmware, pytest.mark.slow]
 
@@ -43,37 +43,15 @@ def _bar_colour(page) -> str:
                                  "el => getComputedStyle(el).backgroundColor")
 
 
-@pytest.fixture(scope="module")
-def playwright_module():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: sudo apt-get install chromium")
-    return pytest.importorskip("playwright.sync_api", reason="pip install playwright (never `playwright install`)")
-
-
-def test_widget_tour_in_a_real_browser(tmp_path, playwright_module):
+def test_widget_tour_in_a_real_browser(tmp_path):
     root = tmp_path / "notebooks"
     root.mkdir()
     shutil.copy(TOUR, root / TOUR.name)
-    with JupyterLab(root, tmp_path) as lab, playwright_module.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1300, "height": 1400})
-        shots = Screenshots(page, tmp_path / "screenshots", PUBLIC_SCREENSHOTS)
-        try:
-            page.goto(lab.url(f"lab/tree/{TOUR.name}"))
-            run_all_cells(page)
-            _drag_the_prune_slider(page, shots)
-            _flash_the_simulated_uno(page, shots)
-            _draw_digits_with_the_mouse(page, shots)
-        except Exception:
-            try:
-                shots.take("failure")
-            except Exception:  # a crashed page must not hide the original failure
-                pass
-            print(lab.log_tail())
-            raise
-        finally:
-            shots.publish()
-            browser.close()
+    with notebook_in_chromium(root, tmp_path, TOUR.name, PUBLIC_SCREENSHOTS) as (page, shots):
+        run_all_cells(page)
+        _drag_the_prune_slider(page, shots)
+        _flash_the_simulated_uno(page, shots)
+        _draw_digits_with_the_mouse(page, shots)
 
 
 def _drag_the_prune_slider(page, shots) -> None:
