@@ -56,6 +56,7 @@ PACKAGES = (
     ("scikit-learn", "the 8×8 digits"),
     ("matplotlib", "pictures"),
     ("ipywidgets", "sliders and buttons"),
+    ("ipycanvas", "the drawing pad"),
 )
 
 
@@ -122,7 +123,7 @@ def _simulated_uno() -> str:
         started = time.monotonic()
         with connect("sim", sim_eeprom=Path(scratch) / "eeprom.bin") as board:
             info = board.info
-        return (f"answers IDENTIFY in {time.monotonic() - started:.1f} s: firmware {info.firmware_version}, "
+        return (f"started and answered in {time.monotonic() - started:.2f} s: firmware {info.firmware_version}, "
                 f"capacity {info.capacity} bytes, free RAM {info.free_ram} bytes")
 
 
@@ -137,7 +138,7 @@ def _fashion() -> str:
     from bingo_kit.data import load_dataset
 
     data = load_dataset("fashion-mnist", train_limit=10, test_limit=10)
-    return f"found ({data.image_shape[0]}×{data.image_shape[1]} images; only needed by an optional cell in lesson 4)"
+    return f"found ({data.image_shape[0]}×{data.image_shape[1]} images; only needed by an optional cell in lesson 5)"
 
 
 def setup_report(*, check_simulator: bool = True) -> SetupReport:
