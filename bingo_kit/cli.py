@@ -65,27 +65,48 @@ def _add_dataset_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def _train_method(text: str) -> str:
+    """A pruning method for `train`, matched leniently ("BINGO", "Bingo" and the label all work)."""
+    from bingo_kit.methods import get_method
+
+    choices = _train_methods()
+    try:
+        found = get_method(text).id
+    except KitError:
+        found = None
+    if found not in choices:
+        raise argparse.ArgumentTypeError(f"choose one of {', '.join(choices)}; got {text!r}")
+    return found
+
+
+def _train_methods() -> tuple[str, ...]:
+    from bingo_kit.methods import method_ids
+
+    return method_ids(ranks_trained_model=True)
+
+
 def _run_train(args) -> int:
-    from bingo_kit.bingo import train_with_bingo
     from bingo_kit.data import load_dataset
+    from bingo_kit.methods import get_method, train_scored
     from bingo_kit.models import make_mlp, save_model
     from bingo_kit.pruning import kept_weights, prune_fraction, prune_to_floor
     from bingo_kit.race import default_epochs, default_hidden
     from bingo_kit.training import train
 
     if (args.prune_to_floor or args.prune is not None) and args.method is None:
-        raise KitError("Pruning needs a method: add --method bingo, bingo_paper, magnitude or random.")
+        *first, last = _train_methods()
+        raise KitError(f"Pruning needs a method: add --method {', '.join(first)} or {last}.")
     data = load_dataset(args.dataset, downsample=args.downsample, seed=args.seed, train_limit=args.train_limit)
     sizes = (data.n_features, *(args.hidden or default_hidden(data)), data.n_classes)
     model = make_mlp(sizes, seed=args.seed)
     epochs = default_epochs(data) if args.epochs is None else args.epochs  # not `or`: that would hide a 0
     options = dict(epochs=epochs, seed=args.seed, progress=not args.no_progress)
     scores = None
-    if args.scores or args.method in ("bingo", "bingo_paper"):  # scoring does not change training, only costs time
+    scored = args.method is not None and get_method(args.method).scored_while_training
+    if args.scores or scored:  # scoring does not change training, only costs time
         import torch
 
-        rule = "paper" if args.method == "bingo_paper" else "prose"
-        history, scores = train_with_bingo(model, data, rule=rule, **options)
+        history, scores = train_scored(model, data, args.method if scored else "bingo", **options)
         if args.scores:
             torch.save(scores, args.scores)
     else:
@@ -110,9 +131,10 @@ def _add_train(commands) -> None:
     parser = commands.add_parser("train", help="train a tiny network and save it (optionally with BINGO scores)")
     _add_dataset_options(parser)
     parser.add_argument("-o", "--out", default="model.pt", help="where to save the model (default model.pt)")
-    parser.add_argument("--scores", default=None, metavar="FILE", help="score the weights with BINGO while training and save the scores here")
-    parser.add_argument("--method", choices=["bingo", "bingo_paper", "magnitude", "random"], default=None,
-                        help="how to choose the weights to prune (bingo: scored while training)")
+    parser.add_argument("--scores", default=None, metavar="FILE",
+                        help="score the weights while training (by --method, default bingo) and save the scores here")
+    parser.add_argument("--method", type=_train_method, default=None, metavar="METHOD",
+                        help=f"how to choose the weights to prune: {', '.join(_train_methods())}")
     prune = parser.add_mutually_exclusive_group()
     prune.add_argument("--prune-to-floor", action="store_true",
                        help="prune as much as possible while accuracy stays >= trained accuracy - DROP")

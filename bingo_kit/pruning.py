@@ -5,8 +5,8 @@
   more pruned weight falls below it (the largest such fraction when accuracy falls monotonically)
 - :func:`iterative_magnitude_pruning` — Frankle & Carbin's IMP: train, prune the smallest of the remaining,
   rewind the survivors to their initial values, retrain, repeat
-Only weights are pruned, never biases. Methods rank weights by: |weight| (``magnitude``), a seeded random
-order (``random``), or BINGO scores (``bingo`` / ``bingo_paper``; lowest score goes first).
+Only weights are pruned, never biases. The methods (``magnitude``, ``random``, ``bingo``, ...) and their
+rankings live in one registry, :mod:`bingo_kit.methods`; a method may be given by id, label or alias.
 """
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from tqdm.auto import tqdm
 
 from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
+from bingo_kit.methods import dense_weight, get_method, prune_lowest
 from bingo_kit.models import TinyMLP
 from bingo_kit.training import DEFAULT_EPOCHS, accuracy, one_thread, train
-
-METHODS = ("bingo", "bingo_paper", "magnitude", "random")
 
 
 @dataclass
@@ -59,21 +58,7 @@ def remove_pruning(model: TinyMLP) -> TinyMLP:
 
 def importance_scores(model: TinyMLP, method: str = "magnitude", scores=None, seed: int = 0) -> dict[str, torch.Tensor]:
     """Per-layer tensors shaped like the weights; the lowest values are pruned first."""
-    if method not in METHODS:
-        raise KitError(f"Unknown pruning method {method!r}. Choose one of: {', '.join(METHODS)}.")
-    layers = model.weight_layers()
-    if method == "magnitude":
-        return {name: _dense_weight(layer).detach().abs() for name, layer in layers}
-    if method == "random":
-        # one seeded order over all weights: a larger fraction prunes a superset of a smaller one
-        g = torch.Generator().manual_seed(seed)
-        return {name: torch.rand(layer.weight.shape, generator=g) for name, layer in layers}
-    if scores is None:
-        raise KitError(f"method={method!r} needs scores=... (from train_with_bingo or BingoScorer.scores).")
-    missing = [name for name, layer in layers if name not in scores or scores[name].shape != layer.weight.shape]
-    if missing:
-        raise KitError(f"The BINGO scores do not match this model (layers {missing}); score this same model.")
-    return {name: scores[name].detach().clone() for name, _ in layers}
+    return get_method(method).importance(model, scores, seed)
 
 
 def prune_fraction(
@@ -88,21 +73,7 @@ def prune_fraction(
 
 def _prune_count(model: TinyMLP, count: int, importance: dict[str, torch.Tensor]) -> TinyMLP:
     remove_pruning(model)
-    layers = model.weight_layers()
-    # L1Unstructured ranks by |importance|; shift so the ranking is by value even if a score is negative
-    low = min(float(t.min()) for t in importance.values())
-    shifted = {name: t - min(low, 0.0) for name, t in importance.items()}
-    prune.global_unstructured(
-        [(layer, "weight") for _, layer in layers],
-        pruning_method=prune.L1Unstructured,
-        importance_scores={(layer, "weight"): shifted[name] for name, layer in layers},
-        amount=int(count),  # an int is an exact count of weights
-    )
-    return model
-
-
-def _dense_weight(layer) -> torch.Tensor:
-    return layer.weight_orig if hasattr(layer, "weight_orig") else layer.weight
+    return prune_lowest(model, count, importance)
 
 
 def prune_to_floor(
@@ -146,7 +117,8 @@ def _prune_to_floor(model, data, floor, method, scores, seed, progress) -> Floor
     # invariant: `good` passes (or is 0), `bad` fails (or is total + 1)
     good, bad = 0, total + 1
     good_accuracy = None
-    bar = tqdm(total=max(1, total.bit_length()), desc=f"prune to floor ({method})", disable=not progress, leave=False)
+    bar = tqdm(total=max(1, total.bit_length()), desc=f"prune to floor ({get_method(method).id})",
+               disable=not progress, leave=False)
     while bad - good > 1:
         middle = (good + bad) // 2
         ok, acc = passes(middle)
@@ -207,14 +179,8 @@ def iterative_magnitude_pruning(
         to_prune = round(rate * kept)
         if to_prune == 0:
             break
-        layers = model.weight_layers()
-        # on already-pruned layers torch counts `amount` among the weights that are still alive
-        prune.global_unstructured(
-            [(layer, "weight") for _, layer in layers],
-            pruning_method=prune.L1Unstructured,
-            importance_scores={(layer, "weight"): _dense_weight(layer).detach().abs() for _, layer in layers},
-            amount=to_prune,
-        )
+        # on already-pruned layers torch counts `to_prune` among the weights that are still alive
+        prune_lowest(model, to_prune, get_method("magnitude").importance(model))
         model.rewind()
         train(model, data, epochs=epochs, seed=seed, progress=False, **train_opts)
         acc = accuracy(model, data.x_test, data.y_test)
@@ -236,7 +202,7 @@ def _copy_into(model: TinyMLP, source: TinyMLP) -> None:
     remove_pruning(model)
     with torch.no_grad():
         for (_, layer), (_, src) in zip(model.weight_layers(), source.weight_layers()):
-            layer.weight.copy_(_dense_weight(src))
+            layer.weight.copy_(dense_weight(src))
             layer.bias.copy_(src.bias)
             if hasattr(src, "weight_mask"):
                 prune.custom_from_mask(layer, "weight", src.weight_mask.clone())

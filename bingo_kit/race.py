@@ -22,14 +22,15 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from bingo_kit.bingo import DEFAULT_METRIC, DEFAULT_P, DEFAULT_PROBE, DEFAULT_TICKETS, train_with_bingo
+from bingo_kit.bingo import DEFAULT_METRIC, DEFAULT_P, DEFAULT_PROBE, DEFAULT_TICKETS
 from bingo_kit.data import Dataset, load_dataset
 from bingo_kit.errors import KitError
+from bingo_kit.methods import get_method, train_scored
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import iterative_magnitude_pruning, kept_weights, prune_to_floor
 from bingo_kit.training import one_thread, steps_per_run, train
 
-RACE_METHODS = ("dense", "bingo", "bingo_paper", "magnitude", "random", "imp")
+RACE_METHODS = ("dense", "bingo", "bingo_paper", "magnitude", "random", "imp")  # ids of bingo_kit.methods + dense
 DEFAULT_DROP = 0.07
 DEFAULT_IMP_RATE = 0.2  # Frankle & Carbin prune 20 % of the remaining fully-connected weights per round
 
@@ -146,9 +147,7 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
               downsample, train_limit, test_limit, progress) -> RaceResult:
     if not 0.0 <= drop < 1.0:
         raise KitError(f"drop is how much accuracy pruning may cost (0.07 = 7 points); got {drop}.")
-    unknown = [m for m in methods if m not in RACE_METHODS]
-    if unknown:
-        raise KitError(f"Unknown race method(s) {unknown}. Choose from: {', '.join(RACE_METHODS)}.")
+    methods = [race_method_id(m) for m in methods]
     if isinstance(dataset, Dataset):
         data = dataset
     else:
@@ -183,23 +182,23 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
         if name == "dense":
             continue
         bar.set_postfix_str(name)
-        if name in ("magnitude", "random"):
-            model = copy_model(dense, sizes, seed)
-            found = prune_to_floor(model, data, floor, method=name, seed=seed)
-            results[name] = MethodResult(
-                found.accuracy, found.fraction, dense_seconds + found.seconds, found.evaluations, found.kept, total
-            )
-        elif name in ("bingo", "bingo_paper"):
+        method = get_method(name)
+        if method.scored_while_training:
             start = time.perf_counter()
             model = fresh()
-            rule = "prose" if name == "bingo" else "paper"
-            _, scores = train_with_bingo(model, data, epochs=epochs, rule=rule, seed=seed, progress=False, **bingo_options)
+            _, scores = train_scored(model, data, method, epochs=epochs, seed=seed, progress=False, **bingo_options)
             found = prune_to_floor(model, data, floor, method=name, scores=scores, seed=seed)
             # "evaluations" counts only the floor search; the scoring's forward passes are reported beside it
             steps = steps_per_run(data, epochs)
             results[name] = MethodResult(
                 found.accuracy, found.fraction, time.perf_counter() - start, found.evaluations, found.kept, total,
                 extra={"fake_passes": steps * tickets},
+            )
+        elif method.ranks_trained_model:  # one-shot pruning of the dense network
+            model = copy_model(dense, sizes, seed)
+            found = prune_to_floor(model, data, floor, method=name, seed=seed)
+            results[name] = MethodResult(
+                found.accuracy, found.fraction, dense_seconds + found.seconds, found.evaluations, found.kept, total
             )
         elif name == "imp":
             model = copy_model(dense, sizes, seed)
@@ -217,6 +216,24 @@ def _run_race(dataset, drop, epochs, hidden, seed, p, probe, metric, tickets, im
     return RaceResult(
         data.name, floor, drop, dense_accuracy, sizes, epochs, seed, len(data.y_train), bingo_options, ordered
     )
+
+
+def race_method_id(name: str) -> str:
+    """The id of a race runner: "dense" or a pruning method of :mod:`bingo_kit.methods` the race knows."""
+    if isinstance(name, str) and name.strip().casefold() == "dense":
+        return "dense"
+    try:
+        found = get_method(name).id
+    except KitError:
+        found = None
+    if found not in RACE_METHODS:
+        raise KitError(f"Unknown race method {name!r}. Choose from: {', '.join(RACE_METHODS)}.")
+    return found
+
+
+def race_label(name: str) -> str:
+    """What people see for a race runner (the method's label from the registry)."""
+    return "dense" if race_method_id(name) == "dense" else get_method(name).label
 
 
 def copy_model(trained, sizes, seed):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -154,3 +154,24 @@ def _train(model, data, epochs, batch_size, lr, seed, callbacks, progress) -> Hi
     for cb in callbacks:
         cb.on_train_end(model)
     return history
+
+
+def train_with_scorer(
+    model: nn.Module,
+    data: Dataset,
+    scorer: Callback,
+    *,
+    watchers: Sequence[Callable[[Callback], Callback]] = (),
+    callbacks: Sequence[Callback] = (),
+    batch_size: int | None = None,
+    lr: float | None = None,
+    **train_opts,
+) -> History:
+    """:func:`train` with ``scorer`` as the first callback.
+
+    ``watchers``: functions given the scorer that return a callback (e.g. a live figure of its scores); they
+    run right after the scorer, so they see the scores of the step that just ran.
+    """
+    optional = {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None}
+    watching = [watcher(scorer) for watcher in watchers]
+    return train(model, data, callbacks=[scorer, *watching, *callbacks], **optional, **train_opts)

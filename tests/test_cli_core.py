@@ -111,4 +111,4 @@ def test_train_with_bingo_prunes_an_exact_fraction(tmp_path, capsys):
 
 def test_pruning_without_a_method_says_which_to_add(tmp_path, capsys):
     assert main(["train", "--prune-to-floor", "-o", str(tmp_path / "m.pt"), "--no-progress"]) == 1
-    assert "--method bingo, bingo_paper, magnitude or random" in capsys.readouterr().err
+    assert "--method magnitude, random, bingo or bingo_paper" in capsys.readouterr().err
