@@ -82,21 +82,26 @@ def _train_method(text: str) -> str:
 def _train_methods() -> tuple[str, ...]:
     from bingo_kit.methods import method_ids
 
-    return method_ids(ranks_trained_model=True)
+    return (*method_ids(ranks_trained_model=True), "gradual")
 
 
 def _run_train(args) -> int:
-    from bingo_kit.data import load_dataset
+    from bingo_kit.data import load_dataset, with_validation
+    from bingo_kit.gradual import gradual_pruning
     from bingo_kit.methods import get_method, train_scored
     from bingo_kit.models import make_mlp, save_model
     from bingo_kit.pruning import kept_weights, prune_fraction, prune_to_floor
-    from bingo_kit.race import default_epochs, default_hidden
-    from bingo_kit.training import train
+    from bingo_kit.race import DEFAULT_VALIDATION, default_epochs, default_hidden
+    from bingo_kit.training import accuracy, train
 
     if (args.prune_to_floor or args.prune is not None) and args.method is None:
         *first, last = _train_methods()
         raise KitError(f"Pruning needs a method: add --method {', '.join(first)} or {last}.")
+    if args.method == "gradual" and not args.prune_to_floor:
+        raise KitError("gradual prunes while it trains, down to the floor: use it with --prune-to-floor.")
     data = load_dataset(args.dataset, downsample=args.downsample, seed=args.seed, train_limit=args.train_limit)
+    if args.prune_to_floor:  # how much to prune is chosen on a validation split; the test set stays unseen
+        data = with_validation(data, DEFAULT_VALIDATION, args.seed)
     sizes = (data.n_features, *(args.hidden or default_hidden(data)), data.n_classes)
     model = make_mlp(sizes, seed=args.seed)
     epochs = default_epochs(data) if args.epochs is None else args.epochs  # not `or`: that would hide a 0
@@ -111,13 +116,18 @@ def _run_train(args) -> int:
             torch.save(scores, args.scores)
     else:
         history = train(model, data, **options)
-    print(f"{'-'.join(map(str, sizes))} on {data.name}: test accuracy {history.final_accuracy:.1%} "
+    validation = f"validation accuracy {accuracy(model, data.x_val, data.y_val):.1%}, " if data.has_validation else ""
+    print(f"{'-'.join(map(str, sizes))} on {data.name}: {validation}test accuracy {history.final_accuracy:.1%} "
           f"after {len(history.test_accuracy)} epochs ({history.seconds:.1f} s).")
     if args.prune_to_floor:
-        floor = history.final_accuracy - args.drop
-        result = prune_to_floor(model, data, floor, method=args.method, scores=scores, seed=args.seed)
-        print(f"{args.method}: pruned {result.fraction:.1%} of the weights, test accuracy {result.accuracy:.1%} "
-              f"(floor {floor:.1%}, {result.evaluations} evaluations).")
+        floor = accuracy(model, data.x_val, data.y_val) - args.drop
+        if args.method == "gradual":  # the dense run above set the floor; now one run that prunes as it trains
+            model = make_mlp(sizes, seed=args.seed)
+            result = gradual_pruning(model, data, floor, **options)
+        else:
+            result = prune_to_floor(model, data, floor, method=args.method, scores=scores, seed=args.seed)
+        print(f"{args.method}: pruned {result.fraction:.1%} of the weights; validation accuracy {result.accuracy:.1%} "
+              f"(floor {floor:.1%}, {result.evaluations} evaluations), test accuracy {result.test_accuracy:.1%}.")
     elif args.prune is not None:
         prune_fraction(model, args.prune, method=args.method, scores=scores, seed=args.seed)
         kept, total = kept_weights(model)

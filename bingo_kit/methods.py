@@ -106,14 +106,30 @@ class ScoredWhileTraining(PruningMethod):
     :meth:`make_scorer` gives the training callback that computes them (``options``: its settings).
     """
 
+    scorer: str = "bingo.BingoScorer"  # module.Class in bingo_kit: imported when a run needs it
     options: dict = field(default_factory=dict, hash=False)  # the scorer's settings
     scored_while_training = True
 
+    def scorer_class(self):
+        import importlib
+
+        module, name = self.scorer.rsplit(".", 1)
+        return getattr(importlib.import_module(f"bingo_kit.{module}"), name)
+
+    def settings(self, **overrides) -> dict:
+        """The scorer's settings: this method's options, then those ``overrides`` its scorer accepts
+        (e.g. the race's p and tickets), then the scorer's own defaults for the rest."""
+        import inspect
+
+        parameters = inspect.signature(self.scorer_class()).parameters
+        chosen = {**self.options, **{k: v for k, v in overrides.items() if k in parameters and v is not None}}
+        defaults = {k: p.default for k, p in parameters.items()
+                    if p.kind == p.KEYWORD_ONLY and p.default is not p.empty and k not in ("seed", "probe_data")}
+        return {**defaults, **chosen}
+
     def make_scorer(self, model, *, seed: int = 0, **overrides):
         """The training callback that scores ``model`` for this method (``.scores``, ``.scores_dict()``)."""
-        from bingo_kit.bingo import BingoScorer
-
-        scorer = BingoScorer(model, seed=seed, **{**self.options, **overrides})
+        scorer = self.scorer_class()(model, seed=seed, **{**self.options, **overrides})
         scorer.method_id = self.id  # so a watcher (the live figure) knows which method it shows
         return scorer
 
@@ -207,15 +223,27 @@ register(RandomOrder(
 ))
 register(ScoredWhileTraining(
     "bingo", "BINGO",
-    "The paper's rule as its text describes it: after every training step, reset random groups of weights "
-    "to their starting values, and score each weight by how much that hurt; remove the lowest scores.",
-    aliases=("prose",), options={"rule": "prose"},
+    "The paper's fake pass: after every training step, reset random groups of weights to their starting "
+    "values and measure how much the loss rises; a weight's score is the average over all its groups.",
+    scorer="fake_pass.RunningMeanBingo",
+))
+register(ScoredWhileTraining(
+    "bingo_classic", "BINGO (2-sample average)",
+    "The paper's rule as its text describes it, S = (S + |A_b - A_a| / A_b) / 2: each new measurement counts "
+    "half, so a score remembers little more than its last two fake passes.",
+    aliases=("prose", "bingo prose"), options={"rule": "prose"},
 ))
 register(ScoredWhileTraining(
     "bingo_paper", "BINGO (printed formula)",
     "BINGO with the score formula exactly as printed in the paper, S = (S + 1 - |A_b - A_a| / A_b) / 2, "
     "which rewards weights whose reset did *not* hurt.",
     aliases=("paper", "printed"), options={"rule": "paper"},
+))
+register(ScoredWhileTraining(
+    "bingo_grad", "BINGO-grad (kit's variant)",
+    "This kit's own variant of BINGO: still scored during the one training run, but from the gradients "
+    "every training step computes anyway, adding up (gradient x weight)^2 for each weight; remove the lowest.",
+    aliases=("grad", "bingo grad", "gradient saliency"), scorer="saliency.GradientSaliency",
 ))
 
 
@@ -229,6 +257,22 @@ class IterativeMagnitude(PruningMethod):
         return REGISTRY["magnitude"].importance(model, scores, seed)  # each round ranks by magnitude
 
 
+@dataclass(frozen=True)
+class GradualPruning(PruningMethod):
+    """A procedure that prunes while it trains: see :func:`bingo_kit.gradual.gradual_pruning`."""
+
+    ranks_trained_model = False
+
+    def importance(self, model, scores=None, seed=0):
+        return REGISTRY["bingo_grad"].importance(model, scores, seed)  # ranks by BINGO-grad's saliency
+
+
+register(GradualPruning(
+    "gradual", "gradual (kit's variant)",
+    "This kit's own method: one training run that prunes as it goes, a little more every few steps "
+    "(the least significant by BINGO-grad), until accuracy would drop below the floor.",
+    aliases=("gradual pruning", "prune while training"),
+))
 register(IterativeMagnitude(
     "imp", "IMP",
     "Frankle & Carbin's lottery-ticket search: prune the smallest 20 % of the weights left, rewind the rest "

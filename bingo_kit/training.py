@@ -31,7 +31,10 @@ class StepState:
 
 
 class Callback:
-    """Override any of these; the loop calls them in order of the ``callbacks`` argument."""
+    """Override any of these; the loop calls them in order of the ``callbacks`` argument.
+
+    A callback that sets ``stop_training = True`` ends the run after the current epoch.
+    """
 
     def on_train_begin(self, model, data: Dataset) -> None: ...
 
@@ -149,6 +152,8 @@ def _train(model, data, epochs, batch_size, lr, seed, callbacks, progress) -> Hi
         bar.set_postfix(loss=f"{loss_sum / n:.3f}", test_acc=f"{test_acc:.3f}")
         for cb in callbacks:
             cb.on_epoch_end(model, epoch, test_acc)
+        if any(getattr(cb, "stop_training", False) for cb in callbacks):  # a callback may end the run early
+            break
     history.seconds = time.perf_counter() - start
     bar.close()
     for cb in callbacks:
