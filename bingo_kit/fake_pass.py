@@ -74,7 +74,8 @@ class RunningMeanBingo(Callback):
     # --- the callback ----------------------------------------------------------------------------------
     def on_step(self, state: StepState) -> None:
         self.snapshot(state.x, state.y)
-        if self.evaluate == "step":
+        # per epoch, unless the snapshots of a big network would take more than ~64 MB (same scores)
+        if self.evaluate == "step" or len(self.pending) * self.n_weights >= 4 * MAX_BATCH_FLOATS:
             self.flush()
 
     def on_epoch_end(self, model, epoch: int, test_accuracy: float) -> None:

@@ -243,7 +243,7 @@ register(ScoredWhileTraining(
     "bingo_grad", "BINGO-grad (kit's variant)",
     "This kit's own variant of BINGO: still scored during the one training run, but from the gradients "
     "every training step computes anyway, adding up (gradient x weight)^2 for each weight; remove the lowest.",
-    aliases=("grad", "bingo grad", "gradient saliency"), scorer="saliency.GradientSaliency",
+    aliases=("grad", "bingo grad", "gradient saliency"), scorer="saliency.GradientSaliency", kit_variant=True,
 ))
 
 
@@ -271,7 +271,7 @@ register(GradualPruning(
     "gradual", "gradual (kit's variant)",
     "This kit's own method: one training run that prunes as it goes, a little more every few steps "
     "(the least significant by BINGO-grad), until accuracy would drop below the floor.",
-    aliases=("gradual pruning", "prune while training"),
+    aliases=("gradual pruning", "prune while training"), kit_variant=True,
 ))
 register(IterativeMagnitude(
     "imp", "IMP",

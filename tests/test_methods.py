@@ -23,6 +23,8 @@ def test_every_label_and_id_finds_its_own_method():
     # the scorer's rule names (lesson 3 compares them) name today's two-sample rule and the printed one
     assert get_method("prose").id == "bingo_classic" and get_method("Paper").id == "bingo_paper"
     assert "kit's" in label("bingo_grad")
+    assert [m for m in REGISTRY.values() if m.kit_variant] == [get_method("bingo_grad"), get_method("gradual")]
+    assert all("kit's" in m.label for m in REGISTRY.values() if m.kit_variant)
 
 
 def test_unknown_method_lists_the_choices():
