@@ -157,11 +157,12 @@ _COMMANDS.append(_add_train)
 
 
 def _run_race(args) -> int:
-    from bingo_kit.race import run_race
+    from bingo_kit.race import ALL_RACE_METHODS, run_race
 
     options = {k: getattr(args, k) for k in ("p", "probe", "metric", "tickets") if getattr(args, k) is not None}
+    methods = ALL_RACE_METHODS if args.methods == "all" else [m for m in args.methods.split(",") if m.strip()]
     result = run_race(
-        args.dataset, drop=args.drop, epochs=args.epochs, hidden=args.hidden, seed=args.seed,
+        args.dataset, drop=args.drop, epochs=args.epochs, hidden=args.hidden, seed=args.seed, methods=methods,
         downsample=args.downsample, train_limit=args.train_limit, progress=not args.no_progress, **options,
     )
     print(result.table())
@@ -173,12 +174,15 @@ def _run_race(args) -> int:
 
 def _add_race(commands) -> None:
     parser = commands.add_parser(
-        "race", help="dense vs BINGO vs magnitude vs random vs IMP pruning at the same accuracy floor"
+        "race", help="dense vs the BINGOs vs magnitude vs random vs IMP pruning at the same accuracy floor"
     )
+    parser.add_argument("--methods", default="all", metavar="LIST",
+                        help="comma-separated method ids (default: all), e.g. dense,bingo_grad,magnitude")
     _add_dataset_options(parser)
     parser.add_argument("--drop", type=_fraction, default=0.07, help="floor = dense accuracy - drop (default 0.07)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
-    parser.add_argument("--p", type=_fraction, default=None, help="BINGO: fraction of weights reset per ticket")
+    parser.add_argument("--p", type=_fraction, default=None,
+                        help="fake-pass BINGOs: fraction of weights reset per ticket (default: each method's own)")
     parser.add_argument("--probe", choices=["batch", "fixed"], default=None, help="BINGO: what tickets are scored on")
     parser.add_argument("--metric", choices=["accuracy", "loss"], default=None, help="BINGO: what a ticket measures")
     parser.add_argument("--tickets", type=_positive_int, default=None,

@@ -34,7 +34,15 @@ def test_race_command_prints_the_table_and_writes_json(tmp_path):
     assert "magnitude" in completed.stdout and "imp" in completed.stdout
     result = json.loads(out.read_text())
     assert result["dataset"] == "digits" and result["bingo_options"]["p"] == 0.1
-    assert set(result["methods"]) == {"dense", "bingo", "bingo_paper", "magnitude", "random", "imp"}
+    assert set(result["methods"]) == {"dense", "bingo", "bingo_classic", "bingo_paper", "bingo_grad", "gradual",
+                                      "magnitude", "random", "imp"}
+    assert result["methods"]["bingo"]["settings"]["p"] == 0.1 and result["split"] == "validation"
+
+
+def test_race_command_runs_a_chosen_subset(capsys):
+    assert main(["race", "--epochs", "2", "--hidden", "8", "--methods", "dense,BINGO-grad", "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert "bingo_grad" in table and "imp" not in table
 
 
 def test_missing_dataset_is_one_plain_line(monkeypatch, tmp_path, capsys):
