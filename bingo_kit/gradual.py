@@ -138,7 +138,8 @@ def gradual_pruning(
     from bingo_kit.pruning import floor_split, kept_weights, _copy_into
 
     if not 0.0 < final_sparsity < 1.0:
-        raise KitError(f"final_sparsity is the share of weights the schedule aims for, in (0, 1); got {final_sparsity}.")
+        raise KitError(f"final_sparsity is the share of weights the schedule aims for, in (0, 1); "
+                       f"got {final_sparsity}.")
     if not (0.0 <= warmup < 1.0 and 0.0 < ramp <= 1.0):
         raise KitError(f"warmup and ramp are shares of the run, in [0, 1) and (0, 1]; got {warmup}, {ramp}.")
     start = time.perf_counter()
