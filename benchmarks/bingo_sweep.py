@@ -1,8 +1,9 @@
 """A small sweep over BINGO's faithful settings: which (p, probe, metric, tickets) prunes the most at the floor?
 
-Every setting trains the same network from the same initial weights (BINGO never changes the training
-itself), scores with the prose rule, and prunes one-shot by score to the floor (dense accuracy - the race's
-DEFAULT_DROP, 0.07).
+A sweep over the classic scorer (bingo_kit.bingo.BingoScorer: ids bingo_classic / bingo_paper). Every
+setting trains the same network from the same initial weights (BINGO never changes the training itself),
+scores with the prose rule, and prunes one-shot by score to the floor (dense accuracy - the race's
+DEFAULT_DROP, 0.07; on the test set, as this sweep always did: see benchmarks/race.py for the validation floor).
 One-shot magnitude and random pruning of the same trained network are printed for reference.
 
     python benchmarks/bingo_sweep.py [--dataset digits|fashion-mnist] [--train-limit N] [--epochs E]
@@ -14,6 +15,7 @@ import torch
 
 from bingo_kit.bingo import train_with_bingo
 from bingo_kit.data import load_dataset
+from bingo_kit.methods import get_method
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import prune_to_floor
 from bingo_kit.race import DEFAULT_DROP, copy_model, default_hidden
@@ -54,7 +56,7 @@ def main():
                 model = make_mlp(sizes, seed=seed)
                 h, scores = train_with_bingo(model, data, epochs=args.epochs, seed=seed, progress=False, rule=rule,
                                              p=p, probe=probe, metric=metric, tickets=tickets)
-                method = "bingo" if rule == "prose" else "bingo_paper"
+                method = get_method(rule).id  # the registry names the method each rule is
                 found = prune_to_floor(model, data, floor, method, scores=scores, seed=seed)
                 label = f"{rule} p={p} probe={probe} metric={metric} tickets={tickets}"
                 results.setdefault(label, []).append(found.fraction)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
 from bingo_kit.models import TinyMLP
-from bingo_kit.training import DEFAULT_EPOCHS, Callback, History, StepState, train
+from bingo_kit.training import DEFAULT_EPOCHS, Callback, History, StepState, train_with_scorer
 
 RULES = ("prose", "paper")
 PROBES = ("batch", "fixed")
@@ -269,10 +269,6 @@ def train_with_bingo(
     run right after the scorer, so they see the scores of the step that just ran.
     """
     scorer = BingoScorer(model, rule=rule, seed=seed, **scorer_opts)
-    train_opts = {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None}
-    watching = [watcher(scorer) for watcher in watchers]
-    history = train(
-        model, data, epochs=epochs, seed=seed, callbacks=[scorer, *watching, *callbacks], progress=progress,
-        **train_opts,
-    )
+    history = train_with_scorer(model, data, scorer, epochs=epochs, seed=seed, callbacks=callbacks,
+                                watchers=watchers, progress=progress, batch_size=batch_size, lr=lr)
     return history, scorer.scores_dict()

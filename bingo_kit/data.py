@@ -51,6 +51,9 @@ class Dataset:
     y_test: torch.Tensor
     image_shape: tuple[int, int]
     class_names: list[str] = field(default_factory=list)
+    # a validation split carved out of the training set (see with_validation); None when there is none
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def n_features(self) -> int:
@@ -60,9 +63,14 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def has_validation(self) -> bool:
+        return self.y_val is not None and len(self.y_val) > 0
+
     def __repr__(self) -> str:
+        val = f", validation={len(self.y_val)}" if self.has_validation else ""
         return (
-            f"Dataset({self.name!r}, train={len(self.y_train)}, test={len(self.y_test)}, "
+            f"Dataset({self.name!r}, train={len(self.y_train)}{val}, test={len(self.y_test)}, "
             f"features={self.n_features}, classes={self.n_classes}, image={self.image_shape})"
         )
 
@@ -88,6 +96,28 @@ def load_dataset(
     if key in _TORCHVISION_CLASS:
         return _load_torchvision(key, root, downsample, seed, train_limit, test_limit)
     raise KitError(f"Unknown dataset {name!r}. Choose one of: {', '.join(DATASETS)}.")
+
+
+def with_validation(data: Dataset, fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """A copy of ``data`` whose training set gives up a seeded, stratified ``fraction`` as a validation split.
+
+    Choices made by looking at accuracy (how much to prune) are made on the validation split, so the test
+    set stays unseen and its accuracy is an honest estimate.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if data.has_validation:
+        raise KitError("This dataset already has a validation split.")
+    if not 0.0 < fraction < 1.0:
+        raise KitError(f"The validation fraction must be between 0 and 1, got {fraction}.")
+    index = np.arange(len(data.y_train))
+    labels = data.y_train.numpy()
+    counts = np.bincount(labels)
+    stratify = labels if counts[counts > 0].min() >= 2 else None  # stratifying needs 2 of every class
+    train, val = train_test_split(index, test_size=fraction, stratify=stratify, random_state=seed)
+    train, val = torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(val))
+    return Dataset(data.name, data.x_train[train], data.y_train[train], data.x_test, data.y_test,
+                   data.image_shape, list(data.class_names), data.x_train[val], data.y_train[val])
 
 
 def _keep(n: int, limit: int | None, generator: torch.Generator) -> torch.Tensor | slice:

@@ -1,16 +1,17 @@
 """Pruning through ``torch.nn.utils.prune``: a mask per layer, applied in every forward pass.
 
 - :func:`prune_fraction` — remove an exact global fraction of the weights (the prune slider calls it)
-- :func:`prune_to_floor` — binary search for a fraction whose test accuracy stays at or above a floor while one
-  more pruned weight falls below it (the largest such fraction when accuracy falls monotonically)
+- :func:`prune_to_floor` — the most pruning whose accuracy stays at or above a floor, checked on the validation
+  split when there is one (coarse scan from below, then a binary search)
 - :func:`iterative_magnitude_pruning` — Frankle & Carbin's IMP: train, prune the smallest of the remaining,
   rewind the survivors to their initial values, retrain, repeat
-Only weights are pruned, never biases. Methods rank weights by: |weight| (``magnitude``), a seeded random
-order (``random``), or BINGO scores (``bingo`` / ``bingo_paper``; lowest score goes first).
+Only weights are pruned, never biases. The methods (``magnitude``, ``random``, ``bingo``, ...) and their
+rankings live in one registry, :mod:`bingo_kit.methods`; a method may be given by id, label or alias.
 """
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -20,20 +21,37 @@ from tqdm.auto import tqdm
 
 from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
+from bingo_kit.methods import dense_weight, get_method, prune_lowest
 from bingo_kit.models import TinyMLP
 from bingo_kit.training import DEFAULT_EPOCHS, accuracy, one_thread, train
-
-METHODS = ("bingo", "bingo_paper", "magnitude", "random")
 
 
 @dataclass
 class FloorResult:
     fraction: float  # of all weights pruned, 0..1
-    accuracy: float  # test accuracy at that fraction
-    evaluations: int  # test-set evaluations the search used
+    accuracy: float  # accuracy at that fraction on the split the search looked at (`split`)
+    evaluations: int  # evaluations the search used
     kept: int = 0
     total: int = 0
     seconds: float = 0.0
+    split: str = "test"  # "validation" when the data has a validation split: the test set stays unseen
+    test_accuracy: float = float("nan")  # the pruned model's test accuracy, measured once at the end
+
+
+COARSE_STEP = 0.05  # the floor search first tries 0 %, 5 %, 10 %, ... of the weights
+
+
+def floor_split(data: Dataset, on: str | None = None) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """(name, x, y) of the split a floor is checked on: the validation split when there is one."""
+    if on is None:
+        on = "validation" if data.has_validation else "test"
+    if on == "validation":
+        if not data.has_validation:
+            raise KitError("This dataset has no validation split; make one with data.with_validation(data).")
+        return on, data.x_val, data.y_val
+    if on == "test":
+        return on, data.x_test, data.y_test
+    raise KitError(f"on must be 'validation' or 'test'; got {on!r}.")
 
 
 def kept_weights(model: TinyMLP) -> tuple[int, int]:
@@ -59,21 +77,7 @@ def remove_pruning(model: TinyMLP) -> TinyMLP:
 
 def importance_scores(model: TinyMLP, method: str = "magnitude", scores=None, seed: int = 0) -> dict[str, torch.Tensor]:
     """Per-layer tensors shaped like the weights; the lowest values are pruned first."""
-    if method not in METHODS:
-        raise KitError(f"Unknown pruning method {method!r}. Choose one of: {', '.join(METHODS)}.")
-    layers = model.weight_layers()
-    if method == "magnitude":
-        return {name: _dense_weight(layer).detach().abs() for name, layer in layers}
-    if method == "random":
-        # one seeded order over all weights: a larger fraction prunes a superset of a smaller one
-        g = torch.Generator().manual_seed(seed)
-        return {name: torch.rand(layer.weight.shape, generator=g) for name, layer in layers}
-    if scores is None:
-        raise KitError(f"method={method!r} needs scores=... (from train_with_bingo or BingoScorer.scores).")
-    missing = [name for name, layer in layers if name not in scores or scores[name].shape != layer.weight.shape]
-    if missing:
-        raise KitError(f"The BINGO scores do not match this model (layers {missing}); score this same model.")
-    return {name: scores[name].detach().clone() for name, _ in layers}
+    return get_method(method).importance(model, scores, seed)
 
 
 def prune_fraction(
@@ -88,21 +92,7 @@ def prune_fraction(
 
 def _prune_count(model: TinyMLP, count: int, importance: dict[str, torch.Tensor]) -> TinyMLP:
     remove_pruning(model)
-    layers = model.weight_layers()
-    # L1Unstructured ranks by |importance|; shift so the ranking is by value even if a score is negative
-    low = min(float(t.min()) for t in importance.values())
-    shifted = {name: t - min(low, 0.0) for name, t in importance.items()}
-    prune.global_unstructured(
-        [(layer, "weight") for _, layer in layers],
-        pruning_method=prune.L1Unstructured,
-        importance_scores={(layer, "weight"): shifted[name] for name, layer in layers},
-        amount=int(count),  # an int is an exact count of weights
-    )
-    return model
-
-
-def _dense_weight(layer) -> torch.Tensor:
-    return layer.weight_orig if hasattr(layer, "weight_orig") else layer.weight
+    return prune_lowest(model, count, importance)
 
 
 def prune_to_floor(
@@ -113,64 +103,82 @@ def prune_to_floor(
     scores=None,
     seed: int = 0,
     progress: bool = False,
+    on: str | None = None,
+    coarse_step: float = COARSE_STEP,
 ) -> FloorResult:
-    """Prune as much as a binary search finds while test accuracy stays ≥ ``floor``; leave the model there.
+    """Prune as much as possible while accuracy stays ≥ ``floor``; leave the model there.
 
-    Binary search over the number of pruned weights: about log2(weights) evaluations instead of one per
-    count. The contract:
+    The accuracy is checked on the validation split when ``data`` has one (``on="test"`` forces the test
+    set); the test accuracy is measured once, at the end, and reported beside it.
 
-    - if accuracy falls monotonically as more weights are pruned, the result is the *largest* passing
-      fraction (what a scan over every count would find);
-    - otherwise (near-random rankings, small test sets: the curve can wobble) it is *a boundary*: this
-      fraction passes and pruning one more weight fails. A larger passing fraction may exist past a dip.
+    The search scans a coarse grid (0, 5 %, 10 %, ... of the weights) *from below* and stops at the first
+    grid point that fails, then binary-searches between it and the last one that passed. So:
+
+    - the result passes, and pruning one more weight fails (a boundary);
+    - no grid point below it failed: a noisy ranking whose curve dips under the floor and climbs back
+      cannot be reported past the dip (a plain binary search can jump over a dip and overstate it);
+    - if accuracy falls monotonically, it is the largest passing fraction, as a scan of every count finds.
 
     If even the dense model is below the floor, nothing is pruned.
     """
+    if not 0.0 < coarse_step <= 1.0:
+        raise KitError(f"coarse_step is a fraction of the weights in (0, 1], got {coarse_step}.")
     with one_thread():
-        return _prune_to_floor(model, data, floor, method, scores, seed, progress)
+        return _prune_to_floor(model, data, floor, method, scores, seed, progress, on, coarse_step)
 
 
-def _prune_to_floor(model, data, floor, method, scores, seed, progress) -> FloorResult:
+def _prune_to_floor(model, data, floor, method, scores, seed, progress, on, coarse_step) -> FloorResult:
     start = time.perf_counter()
+    split, x, y = floor_split(data, on)
     importance = importance_scores(model, method, scores, seed)
     _, total = kept_weights(model)
     evaluations = 0
+    measured: dict[int, float] = {}
 
-    def passes(count: int) -> tuple[bool, float]:
+    def passes(count: int) -> bool:
         nonlocal evaluations
         _prune_count(model, count, importance)
         evaluations += 1
-        acc = accuracy(model, data.x_test, data.y_test)
-        return acc >= floor, acc
+        measured[count] = accuracy(model, x, y)
+        return measured[count] >= floor
 
-    # invariant: `good` passes (or is 0), `bad` fails (or is total + 1)
+    # coarse scan from below: `good` passes (or is 0), `bad` fails (or is total + 1)
+    grid = sorted({min(total, round(i * coarse_step * total)) for i in range(1, math.ceil(1 / coarse_step) + 1)})
     good, bad = 0, total + 1
-    good_accuracy = None
-    bar = tqdm(total=max(1, total.bit_length()), desc=f"prune to floor ({method})", disable=not progress, leave=False)
-    while bad - good > 1:
+    bar = tqdm(total=len(grid) + max(1, total.bit_length()), desc=f"prune to floor ({get_method(method).id})",
+               disable=not progress, leave=False)
+    for count in grid:
+        bar.update(1)
+        if not passes(count):
+            bad = count
+            break
+        good = count
+    while bad - good > 1:  # refine between the last passing and the first failing grid point
         middle = (good + bad) // 2
-        ok, acc = passes(middle)
-        if ok:
-            good, good_accuracy = middle, acc
+        if passes(middle):
+            good = middle
         else:
             bad = middle
         bar.update(1)
     bar.close()
     _prune_count(model, good, importance)
-    if good_accuracy is None:  # nothing could be pruned: report the dense model
-        good_accuracy = accuracy(model, data.x_test, data.y_test)
+    if good not in measured:  # nothing could be pruned: report the dense model
+        measured[good] = accuracy(model, x, y)
         evaluations += 1
-    return FloorResult(good / total, good_accuracy, evaluations, total - good, total, time.perf_counter() - start)
+    return FloorResult(good / total, measured[good], evaluations, total - good, total, time.perf_counter() - start,
+                       split, accuracy(model, data.x_test, data.y_test))
 
 
 @dataclass
 class ImpResult:
     fraction: float  # pruned at the last round that stayed above the floor
-    accuracy: float
+    accuracy: float  # on `split`, as the floor was checked
     rounds: int  # pruning rounds that passed
-    evaluations: int  # test-set evaluations (one per round)
+    evaluations: int  # evaluations (one per round)
     seconds: float
     trace: list[tuple[float, float]] = field(default_factory=list)  # (pruned fraction, accuracy) per round
+    split: str = "test"
+    test_accuracy: float = float("nan")
 
 
 def iterative_magnitude_pruning(
@@ -184,21 +192,24 @@ def iterative_magnitude_pruning(
     max_rounds: int = 30,
     trained: bool = False,
     progress: bool = True,
+    on: str | None = None,
     **train_opts,
 ) -> ImpResult:
     """Frankle & Carbin's lottery-ticket IMP, stopping when a retrained ticket falls below ``floor``.
 
     Each round prunes ``rate`` of the *remaining* weights by magnitude, rewinds the survivors to their initial
     values and retrains. The model is left at the last round that passed. ``trained=True`` skips the first
-    (dense) training when the model already went through it.
+    (dense) training when the model already went through it. The floor is checked on the validation split
+    when ``data`` has one (see :func:`prune_to_floor`).
     """
     if not 0.0 < rate < 1.0:
         raise KitError(f"rate is the share of remaining weights pruned per round; it must be in (0, 1), got {rate}.")
     start = time.perf_counter()
+    split, x, y = floor_split(data, on)
     if not trained:
         train(model, data, epochs=epochs, seed=seed, progress=False, **train_opts)
     best_state = copy.deepcopy(model)
-    best = (0.0, accuracy(model, data.x_test, data.y_test))
+    best = (0.0, accuracy(model, x, y))
     trace: list[tuple[float, float]] = []
     evaluations, rounds = 1, 0
     bar = tqdm(range(max_rounds), desc="IMP rounds", disable=not progress, leave=False)
@@ -207,17 +218,11 @@ def iterative_magnitude_pruning(
         to_prune = round(rate * kept)
         if to_prune == 0:
             break
-        layers = model.weight_layers()
-        # on already-pruned layers torch counts `amount` among the weights that are still alive
-        prune.global_unstructured(
-            [(layer, "weight") for _, layer in layers],
-            pruning_method=prune.L1Unstructured,
-            importance_scores={(layer, "weight"): _dense_weight(layer).detach().abs() for _, layer in layers},
-            amount=to_prune,
-        )
+        # on already-pruned layers torch counts `to_prune` among the weights that are still alive
+        prune_lowest(model, to_prune, get_method("magnitude").importance(model))
         model.rewind()
         train(model, data, epochs=epochs, seed=seed, progress=False, **train_opts)
-        acc = accuracy(model, data.x_test, data.y_test)
+        acc = accuracy(model, x, y)
         evaluations += 1
         fraction = 1 - kept_weights(model)[0] / total
         trace.append((fraction, acc))
@@ -228,7 +233,8 @@ def iterative_magnitude_pruning(
         best, best_state = (fraction, acc), copy.deepcopy(model)
     bar.close()
     _copy_into(model, best_state)
-    return ImpResult(best[0], best[1], rounds, evaluations, time.perf_counter() - start, trace)
+    return ImpResult(best[0], best[1], rounds, evaluations, time.perf_counter() - start, trace, split,
+                     accuracy(model, data.x_test, data.y_test))
 
 
 def _copy_into(model: TinyMLP, source: TinyMLP) -> None:
@@ -236,7 +242,7 @@ def _copy_into(model: TinyMLP, source: TinyMLP) -> None:
     remove_pruning(model)
     with torch.no_grad():
         for (_, layer), (_, src) in zip(model.weight_layers(), source.weight_layers()):
-            layer.weight.copy_(_dense_weight(src))
+            layer.weight.copy_(dense_weight(src))
             layer.bias.copy_(src.bias)
             if hasattr(src, "weight_mask"):
                 prune.custom_from_mask(layer, "weight", src.weight_mask.clone())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -31,7 +31,10 @@ class StepState:
 
 
 class Callback:
-    """Override any of these; the loop calls them in order of the ``callbacks`` argument."""
+    """Override any of these; the loop calls them in order of the ``callbacks`` argument.
+
+    A callback that sets ``stop_training = True`` ends the run after the current epoch.
+    """
 
     def on_train_begin(self, model, data: Dataset) -> None: ...
 
@@ -149,8 +152,31 @@ def _train(model, data, epochs, batch_size, lr, seed, callbacks, progress) -> Hi
         bar.set_postfix(loss=f"{loss_sum / n:.3f}", test_acc=f"{test_acc:.3f}")
         for cb in callbacks:
             cb.on_epoch_end(model, epoch, test_acc)
+        if any(getattr(cb, "stop_training", False) for cb in callbacks):  # a callback may end the run early
+            break
     history.seconds = time.perf_counter() - start
     bar.close()
     for cb in callbacks:
         cb.on_train_end(model)
     return history
+
+
+def train_with_scorer(
+    model: nn.Module,
+    data: Dataset,
+    scorer: Callback,
+    *,
+    watchers: Sequence[Callable[[Callback], Callback]] = (),
+    callbacks: Sequence[Callback] = (),
+    batch_size: int | None = None,
+    lr: float | None = None,
+    **train_opts,
+) -> History:
+    """:func:`train` with ``scorer`` as the first callback.
+
+    ``watchers``: functions given the scorer that return a callback (e.g. a live figure of its scores); they
+    run right after the scorer, so they see the scores of the step that just ran.
+    """
+    optional = {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None}
+    watching = [watcher(scorer) for watcher in watchers]
+    return train(model, data, callbacks=[scorer, *watching, *callbacks], **optional, **train_opts)

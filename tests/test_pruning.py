@@ -97,8 +97,46 @@ def test_prune_to_floor_stops_at_a_boundary_where_one_more_weight_fails(drop):
     assert _magnitude_pruned_accuracy(model, dense, k, data) >= floor
     assert k == total or _magnitude_pruned_accuracy(model, dense, k + 1, data) < floor
     assert result.accuracy >= floor and result.accuracy == accuracy(model, data.x_test, data.y_test)
+    assert result.split == "test" and result.test_accuracy == result.accuracy  # no validation split here
     assert kept_weights(model)[0] == total - k  # left pruned where it stopped
-    assert result.evaluations <= total.bit_length() + 1  # a binary search, not a scan
+    # no coarse grid point (every 5 % of the weights) below the result failed: the search did not jump a dip
+    for point in range(1, 21):
+        count = round(point * 0.05 * total)
+        if count <= k:
+            assert _magnitude_pruned_accuracy(model, dense, count, data) >= floor, count
+    assert result.evaluations <= 20 + total.bit_length() + 1  # coarse grid + a binary search, not a full scan
+
+
+def test_prune_to_floor_does_not_report_past_a_dip(monkeypatch):
+    # a ranking whose accuracy dips under the floor at 10-20 % and recovers above it later: a plain binary
+    # search (first probe at 50 %) would report a fraction past the dip; the coarse scan from below stops at it
+    model, data = _staircase()
+    total = kept_weights(model)[1]
+    dips = [1.0] * (total + 1)
+    for count in range(2, 4):
+        dips[count] = 0.5
+    scores = {"layers.0": torch.arange(total, dtype=torch.float32).reshape(4, 4)}
+
+    import bingo_kit.pruning as pruning
+
+    monkeypatch.setattr(pruning, "accuracy", lambda m, x, y: dips[total - kept_weights(m)[0]])
+    result = prune_to_floor(model, data, 0.9, method="bingo", scores=scores, coarse_step=0.125)
+    assert round(result.fraction * total) == 1  # 2 fails; 4..16 would pass, but they lie past the dip
+
+
+def test_prune_to_floor_checks_the_validation_split_and_reports_test_accuracy_apart():
+    from bingo_kit.data import with_validation
+
+    data = with_validation(blobs(n_train=200, n_test=90), 0.25, seed=0)
+    assert len(data.y_val) == 50 and len(data.y_train) == 150
+    model = make_mlp((4, 8, 3), seed=0)
+    train(model, data, epochs=10, lr=0.02, progress=False)
+    floor = accuracy(model, data.x_val, data.y_val) - 0.05
+    result = prune_to_floor(model, data, floor)
+    assert result.split == "validation" and result.accuracy == accuracy(model, data.x_val, data.y_val) >= floor
+    assert result.test_accuracy == accuracy(model, data.x_test, data.y_test)
+    with pytest.raises(KitError, match="no validation split"):
+        prune_to_floor(model, blobs(), floor, on="validation")
 
 
 def _staircase():

@@ -9,13 +9,14 @@ from core_helpers import blobs
 
 FIGURES = ("accuracy", "pruned_fraction", "evaluations")
 # written out here, not imported from the code under test: the JSON's method names are a stable interface
-METHODS = {"dense", "bingo", "bingo_paper", "magnitude", "random", "imp"}
+METHODS = {"dense", "bingo", "bingo_classic", "bingo_paper", "bingo_grad", "gradual", "magnitude", "random", "imp"}
+LESSON_METHODS = ["dense", "bingo", "bingo_paper", "magnitude", "random", "imp"]  # lesson 4's runners
 
 
 @pytest.fixture(scope="module")
 def race_twice():
     data = blobs(n_train=150, n_test=90, n_features=6)
-    options = dict(epochs=6, hidden=(8,), drop=0.1, seed=3, progress=False)
+    options = dict(epochs=6, hidden=(8,), drop=0.1, seed=3, progress=False, methods=sorted(METHODS))
     return run_race(data, **options), run_race(data, **options), data
 
 
@@ -25,9 +26,12 @@ def test_json_has_the_stable_shape(race_twice, tmp_path):
     loaded = json.loads((tmp_path / "race.json").read_text())
     assert loaded["dataset"] == "blobs" and set(loaded["methods"]) == METHODS
     assert loaded["floor"] == pytest.approx(loaded["dense_accuracy"] - 0.1)
+    # the floor is checked on a validation split carved from the 150 training samples; test is reported apart
+    assert loaded["split"] == "validation" and loaded["validation_samples"] == 30 and loaded["train_samples"] == 120
     for name, entry in loaded["methods"].items():
-        assert isinstance(entry["seconds"], float) and entry["seconds"] > 0
+        assert isinstance(entry["seconds"], float) and entry["seconds"] > 0 and entry["cpu_seconds"] > 0
         assert 0.0 <= entry["pruned_fraction"] <= 1.0 and 0.0 <= entry["accuracy"] <= 1.0
+        assert 0.0 <= entry["test_accuracy"] <= 1.0
         assert isinstance(entry["evaluations"], int) and entry["evaluations"] >= 1
         if name != "dense":
             assert entry["accuracy"] >= loaded["floor"]  # every method stopped at or above the floor
@@ -43,18 +47,20 @@ def test_imp_retrains_round_by_round_and_one_shot_methods_search_once(race_twice
     # one evaluation of the dense model, one per passing round, plus the failing round unless it ran out
     assert imp["evaluations"] in (imp["rounds"] + 1, imp["rounds"] + 2)
     total = sum(w * v for w, v in zip(result.sizes, result.sizes[1:]))
-    for name in ("magnitude", "random", "bingo", "bingo_paper"):
-        assert result.methods[name].evaluations <= total.bit_length() + 1, name  # a binary search
+    for name in ("magnitude", "random", "bingo", "bingo_paper", "bingo_grad"):
+        assert result.methods[name].evaluations <= 20 + total.bit_length() + 1, name  # coarse grid + refine
+    gradual = result.to_json()["methods"]["gradual"]
+    assert gradual["epochs_trained"] <= 6 and gradual["evaluations"] >= 1
 
 
 def test_bingo_reports_its_scoring_forward_passes(race_twice):
     result, _, data = race_twice
-    steps = 6 * -(-len(data.y_train) // 32)  # 6 epochs of batches of 32
-    tickets = result.bingo_options["tickets"]
+    steps = 6 * -(-result.train_samples // 32)  # 6 epochs of batches of 32 (validation carved out)
     methods = result.to_json()["methods"]
-    for name in ("bingo", "bingo_paper"):
-        assert methods[name]["fake_passes"] == steps * tickets
-    assert all("fake_passes" not in methods[name] for name in ("dense", "magnitude", "random", "imp"))
+    for name in ("bingo", "bingo_classic", "bingo_paper"):
+        assert methods[name]["fake_passes"] == steps * methods[name]["settings"]["tickets"]
+    assert methods["bingo_paper"]["settings"]["rule"] == "paper"
+    assert all("fake_passes" not in methods[name] for name in ("dense", "magnitude", "random", "imp", "bingo_grad"))
     assert "fake_passes" in result.table().splitlines()[-1]
 
 
@@ -76,8 +82,10 @@ def test_same_seed_same_figures(race_twice):
 
 def test_a_subset_of_methods_and_bad_arguments(race_twice):
     _, _, data = race_twice
-    result = run_race(data, epochs=2, hidden=(4,), methods=("dense", "magnitude"), progress=False)
-    assert list(result.methods) == ["dense", "magnitude"]
+    result = run_race(data, epochs=2, hidden=(4,), methods=("dense", "Magnitude", "BINGO-grad (kit's variant)"),
+                      progress=False, tickets=2)
+    assert list(result.methods) == ["dense", "bingo_grad", "magnitude"]  # looked up, in the race's order
+    assert list(run_race(data, epochs=1, hidden=(4,), progress=False).methods) == LESSON_METHODS
     with pytest.raises(KitError, match="Choose from"):
         run_race(data, methods=("dense", "lottery"), progress=False)
     with pytest.raises(KitError, match="drop"):

@@ -6,8 +6,10 @@ each layer. One panel per update rule, side by side, so the prose and paper rule
 
     live = LiveScores(panels=("prose", "paper"))
     display(live)
-    history, scores = live.train(make_mlp(), data, rule="prose", epochs=10)
-    history, scores = live.train(make_mlp(), data, rule="paper", epochs=10)
+    history, scores = live.train(make_mlp(), data, "prose", epochs=10)
+    history, scores = live.train(make_mlp(), data, "paper", epochs=10)
+
+Panels and methods are named by anything bingo_kit.methods.get_method accepts (id, label or alias).
 
 or, with your own scorer: train(model, data, callbacks=[scorer, live.watch(scorer)]).
 """
@@ -21,6 +23,7 @@ import torch
 import ipywidgets as widgets
 
 from bingo_kit.errors import KitError
+from bingo_kit.methods import get_method, train_scored
 from bingo_kit.training import Callback, accuracy, steps_per_run
 from bingo_kit.widgets.common import KitWidget, StatusLine, canvas_png, figure_png, new_figure
 
@@ -75,19 +78,29 @@ class LiveScores(KitWidget):
     # --- hooking into training -------------------------------------------------------------------
     def watch(self, scorer=None, panel: str | None = None) -> Callback:
         """A training callback feeding one panel; `scorer` (a BingoScorer) supplies the scores."""
-        name = panel or getattr(scorer, "rule", None) or next(iter(self.panels))
-        if name not in self.panels:
-            raise KitError(f"No panel called {name!r}; this LiveScores has {', '.join(self.panels)}.")
-        return _Watcher(self, self.panels[name], scorer)
+        name = panel or getattr(scorer, "method_id", None) or getattr(scorer, "rule", None) or next(iter(self.panels))
+        return _Watcher(self, self._panel(name), scorer)
 
-    def train(self, model, data, *, rule: str = "prose", epochs: int = 10, panel: str | None = None,
-              seed: int = 0, progress: bool = True, **scorer_opts):
-        """`bingo.train_with_bingo` with this figure watching. Returns (history, scores)."""
-        from bingo_kit.bingo import train_with_bingo
+    def _panel(self, name: str) -> _Panel:
+        """The panel called ``name``, or the one whose name means the same pruning method."""
+        if name in self.panels:
+            return self.panels[name]
+        wanted = _method_id(name)
+        for key, found in self.panels.items():
+            if wanted is not None and _method_id(key) == wanted:
+                return found
+        raise KitError(f"No panel called {name!r}; this LiveScores has {', '.join(self.panels)}.")
 
+    def train(self, model, data, method: str | None = None, *, rule: str | None = None, epochs: int = 10,
+              panel: str | None = None, seed: int = 0, progress: bool = True, **scorer_opts):
+        """`methods.train_scored` with this figure watching. Returns (history, scores).
+
+        ``method`` (or its older name ``rule``): which scored method, default the first panel's.
+        """
+        name = method or rule or next(iter(self.panels))
         self.expect_steps(steps_per_run(data, epochs))
-        return train_with_bingo(model, data, rule=rule, epochs=epochs, seed=seed, progress=progress,
-                                watchers=[lambda scorer: self.watch(scorer, panel)], **scorer_opts)
+        return train_scored(model, data, get_method(name), epochs=epochs, seed=seed, progress=progress,
+                            watchers=[lambda scorer: self.watch(scorer, panel or name)], **scorer_opts)
 
     # --- drawing ---------------------------------------------------------------------------------
     # Blitting: axes, ticks, titles and colour bar are drawn once into a saved background; each redraw
@@ -180,6 +193,13 @@ class LiveScores(KitWidget):
     def _maybe_draw(self, step: int) -> None:
         if step % self.every == 0 and time.perf_counter() - self._last_draw >= self.min_seconds:
             self.draw()
+
+
+def _method_id(name: str) -> str | None:
+    try:
+        return get_method(name).id
+    except KitError:
+        return None
 
 
 class _Watcher(Callback):

@@ -16,14 +16,14 @@ import numpy as np
 import ipywidgets as widgets
 
 from bingo_kit import pruning
+from bingo_kit.methods import get_method
 from bingo_kit.boards import BOARDS, get_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import blob_size
 from bingo_kit.training import accuracy
 from bingo_kit.widgets.common import GREEN, RED, KitWidget, StatusLine, figure_png, new_figure, reporting
 
-# label shown -> pruning method name in bingo_kit.pruning
-METHOD_LABELS = {"BINGO": "bingo", "magnitude": "magnitude", "random": "random"}
+BASELINES = ("magnitude", "random")  # offered always; the scored method is offered beside them
 PRUNED_GREY = np.array([0.82, 0.82, 0.82, 1.0])
 GAP_WHITE = np.array([1.0, 1.0, 1.0, 1.0])
 
@@ -33,19 +33,26 @@ class PruneSlider(KitWidget):
 
     model:  the trained TinyMLP; the slider prunes it in place.
     data:   the Dataset it was trained on (test accuracy, and the 8×8 picture shape).
-    scores: BINGO significance scores ({"layers.0": tensor, ...}), needed for the BINGO method.
+    scores: significance scores ({"layers.0": tensor, ...}) from a scored training run, needed for BINGO.
+    scored_by: the method (id, label or alias of bingo_kit.methods) that made ``scores``; offered in the menu.
     board:  the board the fit gauge compares against ("uno", "nano", "mega").
     """
 
     kind = "prune_slider"
 
-    def __init__(self, model, data, *, scores=None, board: str = "uno", method: str | None = None,
-                 seed: int = 0, floor_drop: float = 1.0):
+    def __init__(self, model, data, *, scores=None, scored_by: str = "bingo", board: str = "uno",
+                 method: str | None = None, seed: int = 0, floor_drop: float = 1.0):
         super().__init__()
         self.model, self.data, self.scores, self.seed = model, data, scores, seed
 
-        default_method = method or ("bingo" if scores is not None else "magnitude")
-        self.method = widgets.Dropdown(options=list(METHOD_LABELS.items()), value=default_method,
+        scored = get_method(scored_by)
+        if not scored.scored_while_training:
+            raise KitError(f"scored_by names the method that made the scores; {scored.id!r} makes none.")
+        offered = [get_method(m) for m in BASELINES] + [scored]
+        default_method = get_method(method or (scored.id if scores is not None else "magnitude")).id
+        if default_method not in [m.id for m in offered]:
+            raise KitError(f"The slider offers {', '.join(m.id for m in offered)}; got method={method!r}.")
+        self.method = widgets.Dropdown(options=[(m.label, m.id) for m in offered], value=default_method,
                                        description="method", layout=widgets.Layout(width="220px"))
         self.method.add_class("bingo-prune-method")
         self.fraction = widgets.IntSlider(value=0, min=0, max=99, step=1, description="pruned %",
@@ -111,9 +118,10 @@ class PruneSlider(KitWidget):
         start = time.perf_counter()
         method = self.method.value
         fraction = self.fraction.value / 100
-        if method == "bingo" and self.scores is None:
-            raise KitError("BINGO needs significance scores: train with train_with_bingo(...) and pass "
-                           "scores=... to the slider, or pick magnitude or random.")
+        if get_method(method).scored_while_training and self.scores is None:
+            raise KitError(f"{get_method(method).label} needs significance scores: train with "
+                           "train_with_bingo(...) or train_scored(...) and pass scores=... to the slider, "
+                           "or pick magnitude or random.")
         self.status.clear()
         pruning.prune_fraction(self.model, fraction, method=method, scores=self.scores, seed=self.seed)
         self.accuracy = accuracy(self.model, self.data.x_test, self.data.y_test)
@@ -147,8 +155,9 @@ class PruneSlider(KitWidget):
     def _on_floor(self, _button=None) -> None:
         """Find the most pruning that keeps accuracy within `floor_drop` points of dense, then go there."""
         method = self.method.value
-        if method == "bingo" and self.scores is None:
-            raise KitError("BINGO needs significance scores: pass scores=... to the slider first.")
+        if get_method(method).scored_while_training and self.scores is None:
+            raise KitError(f"{get_method(method).label} needs significance scores: "
+                           "pass scores=... to the slider first.")
         floor = self.dense_accuracy - self.floor_drop.value / 100
         self.status.info(f"Searching for the floor (accuracy ≥ {100 * floor:.1f} %)…")
         result = pruning.prune_to_floor(self.model, self.data, floor, method=method, scores=self.scores,
