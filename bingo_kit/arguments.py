@@ -50,6 +50,6 @@ def fraction(value, name: str = "fraction", *, below_one: bool = True) -> float:
     top_ok = value < 1 if below_one else value <= 1
     if value >= 0 and top_ok:
         return value
-    hint = f" Did you mean {value / 100:g}?" if 1 < value <= 100 else ""
-    upper = "below 1" if below_one else "at most 1"
-    raise KitError(f"{name} is a share: 0 or more and {upper} (0.8 means 80%); you wrote {value:g}.{hint}")
+    hint = f" Did you mean {value / 100:g}?" if 2 <= value <= 100 else ""  # 80 meant 80 %
+    upper = ", less than 1" if below_one else ""
+    raise KitError(f"{name} should be a share between 0 and 1{upper} (0.8 means 80%); you wrote {value:g}.{hint}")

@@ -19,6 +19,7 @@ import torch
 from torch.nn.utils import prune
 from tqdm.auto import tqdm
 
+from bingo_kit.arguments import fraction as fraction_argument
 from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
 from bingo_kit.methods import dense_weight, get_method, prune_lowest
@@ -84,8 +85,7 @@ def prune_fraction(
     model: TinyMLP, fraction: float, method: str = "magnitude", scores=None, seed: int = 0
 ) -> TinyMLP:
     """Prune exactly ``round(fraction × weights)`` weights globally, replacing any earlier masks."""
-    if not 0.0 <= fraction <= 1.0:
-        raise KitError(f"The fraction to prune must be between 0 and 1, got {fraction}.")
+    fraction = fraction_argument(fraction, below_one=False)  # "0.8" or 80 from a lesson: one clear sentence
     _, total = kept_weights(model)
     return _prune_count(model, round(fraction * total), importance_scores(model, method, scores, seed))
 
@@ -93,6 +93,40 @@ def prune_fraction(
 def _prune_count(model: TinyMLP, count: int, importance: dict[str, torch.Tensor]) -> TinyMLP:
     remove_pruning(model)
     return prune_lowest(model, count, importance)
+
+
+def pruned_accuracy(model: TinyMLP, data: Dataset, fraction: float, *, method: str = "magnitude", scores=None,
+                    seed: int = 0) -> float:
+    """Test accuracy of a copy of ``model`` with ``fraction`` of its weights pruned (``model`` stays as it is)."""
+    pruned = copy.deepcopy(model)
+    prune_fraction(pruned, fraction, method=method, scores=scores, seed=seed)
+    return accuracy(pruned, data.x_test, data.y_test)
+
+
+def accuracy_curve(model: TinyMLP, data: Dataset, fractions, *, method: str = "magnitude", scores=None,
+                   seed: int = 0) -> list[float]:
+    """Test accuracy after pruning each of ``fractions`` by ``method``; ``model`` is left dense afterwards."""
+    importance = importance_scores(model, method, scores, seed)  # one ranking: a bigger cut prunes a superset
+    _, total = kept_weights(model)
+    curve = []
+    for fraction in fractions:
+        _prune_count(model, round(fraction_argument(fraction, below_one=False) * total), importance)
+        curve.append(accuracy(model, data.x_test, data.y_test))
+    remove_pruning(model)
+    return curve
+
+
+def size_sweep(model: TinyMLP, fractions, *, method: str = "magnitude", scores=None, seed: int = 0) -> list:
+    """[(fraction, export.ModelSizes)] at each pruning level: how the bytes change as more is pruned; ``model`` is
+    left dense afterwards."""
+    from bingo_kit.export import model_sizes  # export sits beside pruning; only this sweep needs both
+
+    rows = []
+    for fraction in fractions:
+        prune_fraction(model, fraction, method=method, scores=scores, seed=seed)
+        rows.append((fraction, model_sizes(model)))
+    remove_pruning(model)
+    return rows
 
 
 def prune_to_floor(
@@ -160,6 +194,8 @@ def _prune_to_floor(model, data, floor, method, scores, seed, progress, on, coar
         else:
             bad = middle
         bar.update(1)
+    bar.total = bar.n  # the search ends when it has its answer: a full bar, not a red one
+    bar.refresh()
     bar.close()
     _prune_count(model, good, importance)
     if good not in measured:  # nothing could be pruned: report the dense model
@@ -231,6 +267,8 @@ def iterative_magnitude_pruning(
             break
         rounds += 1
         best, best_state = (fraction, acc), copy.deepcopy(model)
+    bar.total = bar.n  # stopping at the floor is the goal, not a failure: the bar ends full, not red
+    bar.refresh()
     bar.close()
     _copy_into(model, best_state)
     return ImpResult(best[0], best[1], rounds, evaluations, time.perf_counter() - start, trace, split,

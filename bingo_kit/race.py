@@ -191,7 +191,10 @@ def _run_race(data, drop, epochs, hidden, seed, options, imp_rate, methods, prog
     # the first optimizer a process builds imports torch._dynamo (seconds); keep that out of the timings
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     results: dict[str, MethodResult] = {}
-    bar = tqdm(total=len(methods) + 1, desc=f"race on {data.name}", unit="method", disable=not progress)
+    # one step for the dense run every method starts from, one per pruning method: the bar ends full (a tqdm
+    # bar closed short of its total turns red in a notebook, and looks broken)
+    runners = [name for name in methods if name != "dense"]
+    bar = tqdm(total=len(runners) + 1, desc=f"race on {data.name}", unit="method", disable=not progress)
 
     # The dense run is needed by everyone: it sets the floor and is the start for one-shot pruning.
     bar.set_postfix_str("dense")
@@ -242,8 +245,8 @@ def _run_race(data, drop, epochs, hidden, seed, options, imp_rate, methods, prog
         elif name == "imp":
             model = copy_model(dense, sizes, seed)
             imp = iterative_magnitude_pruning(
-                model, data, floor, rate=imp_rate, epochs=epochs, seed=seed, trained=True, progress=progress
-            )
+                model, data, floor, rate=imp_rate, epochs=epochs, seed=seed, trained=True, progress=False
+            )  # the race's own bar says "imp"; a second bar would stop short (IMP ends at the floor, not round 30)
             seconds, cpu = clock.read()
             results[name] = MethodResult(
                 imp.accuracy, imp.fraction, dense_seconds + seconds, imp.evaluations, kept_weights(model)[0], total,

@@ -4,6 +4,7 @@ import torch
 
 from bingo_kit import lessons
 from bingo_kit.lessons import lottery_tickets
+from bingo_kit.pruning import pruned_accuracy
 from bingo_kit.lessons import (ChallengeEntry, Feedback, ResultsTable, check_capacity, check_challenge,
                                check_float_bytes, check_index_list_bytes, check_inference_time,
                                check_kept_by_magnitude, check_race_winner, check_significance, check_verdict,
@@ -177,14 +178,14 @@ def test_pruned_accuracy_prunes_a_copy(digits):
     model = make_mlp((64, 8, 10), seed=0)
     train(model, digits, epochs=3, seed=0, progress=False)
     dense = accuracy(model, digits.x_test, digits.y_test)
-    assert lessons.pruned_accuracy(model, digits, 0.0, method="magnitude") == dense
-    cut = lessons.pruned_accuracy(model, digits, 0.7, method="magnitude")
+    assert pruned_accuracy(model, digits, 0.0, method="magnitude") == dense
+    cut = pruned_accuracy(model, digits, 0.7, method="magnitude")
     assert accuracy(model, digits.x_test, digits.y_test) == dense  # the model itself is untouched
     assert not hasattr(model.layers[0], "weight_mask")
     prune_fraction(model, 0.7, method="magnitude")
     assert cut == accuracy(model, digits.x_test, digits.y_test) < dense
     scores = {name: layer.weight.detach().abs() for name, layer in model.weight_layers()}
-    assert lessons.pruned_accuracy(model, digits, 0.7, scores=scores) == cut  # |w| as scores = magnitude
+    assert pruned_accuracy(model, digits, 0.7, method="bingo", scores=scores) == cut  # |w| as scores = magnitude
 
 
 def test_challenge_entry_measures_what_the_board_would_store(digits):
@@ -209,7 +210,8 @@ def test_challenge_entry_measures_what_the_board_would_store(digits):
     ({"hidden": 16.7}, "hidden should be a whole number like 16, not 16.7"),
     ({"hidden": 16, "fraction": 80}, "Did you mean 0.8"),
     ({"hidden": 16, "fraction": "0.8"}, "without quotes"),
-    ({"hidden": 16, "fraction": -0.1}, "fraction is a share"),
+    ({"hidden": 16, "fraction": -0.1}, "fraction should be a share between 0 and 1"),
+    ({"hidden": 16, "method": "biggest"}, "method should be one of 'magnitude'"),
     ({"hidden": 16, "epochs": 0}, "epochs should be a whole number from 1"),
 ])
 def test_challenge_entry_refuses_bad_arguments_before_any_training(digits, monkeypatch, arguments, message):
@@ -220,7 +222,6 @@ def test_challenge_entry_refuses_bad_arguments_before_any_training(digits, monke
         raise AssertionError("training started before the arguments were checked")
 
     monkeypatch.setattr(challenge, "train", no_training)
-    monkeypatch.setattr(challenge, "train_with_bingo", no_training)
     monkeypatch.setattr(challenge, "make_mlp", no_training)
     with pytest.raises(KitError, match=message):
         lessons.challenge_entry("t", digits, **arguments)

@@ -126,11 +126,27 @@ def test_method_dropdown_changes_which_weights_survive(model, digits, scores):
     assert not torch.equal(masks["random"], masks["magnitude"])
 
 
-def test_bingo_without_scores_says_what_to_do(model, digits):
+def test_without_scores_bingo_is_not_offered_and_asking_for_it_says_what_to_do(model, digits):
     slider = PruneSlider(model, digits)
-    slider.method.value = "bingo"
-    assert slider.status.kind == "error"
-    assert "train_with_bingo" in slider.status.text
+    assert [value for _, value in slider.method.options] == ["magnitude", "random"]
+    with pytest.raises(KitError, match="needs significance scores: train with train_scored"):
+        PruneSlider(model, digits, method="BINGO")
+
+
+def test_a_lesson_can_hide_what_it_has_not_taught_yet(model, digits):
+    slider = PruneSlider(model, digits, fit_gauge=False, floor_button=False)
+    shown = set()
+
+    def walk(widget):
+        shown.add(widget)
+        for child in getattr(widget, "children", ()):
+            walk(child)
+
+    walk(slider)
+    assert slider.fit_gauge not in shown and slider.floor_button not in shown
+    assert slider.fraction in shown and slider.picture in shown
+    slider.fraction.value = 50  # the hidden parts still keep up, so nothing breaks if a lesson reads them
+    assert slider.status.kind != "error" and slider.kept < slider.total
 
 
 def test_library_errors_land_in_the_status_line(model, digits):

@@ -3,21 +3,9 @@ decides which one finds the weights that matter, and how firmly.
 """
 from __future__ import annotations
 
-import copy
-
 import matplotlib.pyplot as plt
 
 from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, not_filled_in, not_yet
-from bingo_kit.pruning import prune_fraction
-from bingo_kit.training import accuracy
-
-
-def pruned_accuracy(model, data, fraction: float, *, method: str = "bingo", scores=None, seed: int = 0) -> float:
-    """Test accuracy of a copy of `model` with `fraction` of its weights cut by `method` (the model itself
-    stays as it is). With BINGO scores, the weights with the lowest scores are cut."""
-    pruned = copy.deepcopy(model)
-    prune_fraction(pruned, fraction, method=method, scores=scores, seed=seed)
-    return accuracy(pruned, data.x_test, data.y_test)
 
 
 def show_evidence(evidence: dict[str, float], *, title: str) -> None:

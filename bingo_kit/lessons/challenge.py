@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 
 from bingo_kit.arguments import fraction as fraction_argument
 from bingo_kit.arguments import whole_number
-from bingo_kit.bingo import train_with_bingo
+from bingo_kit import methods
 from bingo_kit.boards import get_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model
@@ -27,7 +27,8 @@ def challenge_budget() -> int:
     return get_board(CHALLENGE_BOARD).model_capacity
 
 
-CHALLENGE_METHODS = ("magnitude", "random", "bingo")
+# Every method that ranks the weights of one trained network: the paper's BINGO rules and the kit's variant too.
+CHALLENGE_METHODS = methods.method_ids(ranks_trained_model=True)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class ResultsTable:
 
 def challenge_entry(name: str, data, *, hidden: int, method: str = "magnitude", fraction: float = 0.8,
                     epochs: int = 30, practice_epochs: int = 10, seed: int = 0) -> tuple[ChallengeEntry, object]:
-    """Lesson 8 in one call: train a 64-`hidden`-10 network (with BINGO scores if method is "bingo"), prune
+    """Lesson 8 in one call: train a 64-`hidden`-10 network (scored while it trains, for the BINGO methods), prune
     `fraction` of its weights with `method`, practise `practice_epochs` more epochs with the survivors, then
     export it for an Uno and measure the int8 accuracy. Returns (the table entry, the model)."""
     # every argument is checked before the minute of training, so a typo costs nothing
@@ -99,8 +100,8 @@ def challenge_entry(name: str, data, *, hidden: int, method: str = "magnitude", 
         raise KitError(f"Give your entry a name in quotes, like \"Ada\"; you wrote {name!r}.")
     model = make_mlp((data.n_features, hidden, data.n_classes), seed=seed)
     scores = None
-    if method == "bingo":
-        _, scores = train_with_bingo(model, data, epochs=epochs, seed=seed, progress=False)
+    if methods.get_method(method).scored_while_training:
+        _, scores = methods.train_scored(model, data, method, epochs=epochs, seed=seed, progress=False)
     else:
         train(model, data, epochs=epochs, seed=seed, progress=False)
     prune_fraction(model, fraction, method=method, scores=scores, seed=seed)
@@ -114,11 +115,14 @@ def challenge_entry(name: str, data, *, hidden: int, method: str = "magnitude", 
 
 
 def _challenge_method(method) -> str:
-    """The student's method name, matched leniently ("BINGO", " Magnitude ")."""
-    key = str(method).strip().lower() if isinstance(method, str) else None
-    if key not in CHALLENGE_METHODS:
+    """The student's method name, matched leniently ("BINGO", " Magnitude ", the label a slider shows)."""
+    try:
+        found = methods.get_method(method) if isinstance(method, str) else None
+    except KitError:
+        found = None
+    if found is None or found.id not in CHALLENGE_METHODS:
         raise KitError(f"method should be one of {', '.join(map(repr, CHALLENGE_METHODS))}; you wrote {method!r}.")
-    return key
+    return found.id
 
 
 def check_challenge(entry: ChallengeEntry) -> Feedback:

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 
 from bingo_kit.errors import KitError
 from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, as_number, correct, not_filled_in, not_yet
-from bingo_kit.pruning import kept_weights, prune_fraction, remove_pruning
-from bingo_kit.training import accuracy
+from bingo_kit.methods import get_method
+from bingo_kit.pruning import accuracy_curve, kept_weights
 
 # The exercise in lesson 2: a made-up row of six weights that students prune by hand.
 HAND_WEIGHTS = (0.8, -0.05, 0.3, -0.9, 0.02, -0.4)
@@ -36,26 +36,19 @@ def pruning_curve(model, data, *, methods: Sequence[str] = ("magnitude", "random
     """Prune the model to each fraction with each method, measure test accuracy, plot it, and put the
     model back to dense. Returns {method: [accuracy per fraction]}.
 
-    BINGO scores come in one of two ways: `scores` is one set ({layer name: tensor}) that every score-based
-    method uses; `scores_by_method` gives each method its own set ({"prose": {...}, "paper": {...}}). The
-    methods "prose" and "paper" prune like "bingo" with their own scores.
+    Scores for the methods that need them come in one of two ways: `scores` is one set ({layer name: tensor})
+    that every score-based method uses; `scores_by_method` gives each method its own set ({"prose": {...},
+    "paper": {...}}: any name the method registry knows). Legend labels come from the registry too.
     """
     if scores is not None and scores_by_method is not None:
         raise KitError("Give either scores= (one set for every method) or scores_by_method=, not both.")
-    curves: dict[str, list[float]] = {}
-    for method in methods:
-        method_scores = (scores_by_method or {}).get(method, scores)
-        prune_method = "bingo" if method in ("prose", "paper") else method
-        curve = []
-        for fraction in fractions:
-            prune_fraction(model, fraction, method=prune_method, scores=method_scores, seed=seed)
-            curve.append(accuracy(model, data.x_test, data.y_test))
-        curves[method] = curve
-    remove_pruning(model)
+    curves = {method: accuracy_curve(model, data, fractions, method=method, seed=seed,
+                                     scores=(scores_by_method or {}).get(method, scores))
+              for method in methods}
     fig, ax = plt.subplots()
     for method, curve in curves.items():
         ax.plot([100 * f for f in fractions], [100 * a for a in curve], marker=".",
-                label=(labels or {}).get(method, method))
+                label=(labels or {}).get(method) or get_method(method).label)
     ax.set_xlabel("weights pruned (%)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from bingo_kit.errors import KitError
 from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, not_filled_in, not_yet
+from bingo_kit.methods import get_method
+from bingo_kit.race import race_label
 
-RACE_LABELS = {"dense": "dense", "bingo": "BINGO", "bingo_paper": "BINGO (printed formula)",
-               "magnitude": "magnitude", "random": "random", "imp": "IMP"}
+def _colour(name: str) -> str:
+    """The paper's BINGO green, the kit's own variants blue, IMP purple, the plain baselines grey."""
+    method = get_method(name)
+    if method.kit_variant:
+        return "tab:blue"
+    if method.scored_while_training:
+        return "tab:green"
+    return "tab:purple" if method.id == "imp" else "tab:grey"
 
 
 def plot_race(result) -> None:
     """The race side by side: how much each method pruned at the floor, and how long it took."""
     names = [name for name in result.methods if name != "dense"]
-    labels = [RACE_LABELS.get(name, name) for name in names]
-    colours = ["tab:green" if name.startswith("bingo") else "tab:purple" if name == "imp" else "tab:grey"
-               for name in names]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    labels = [race_label(name) for name in names]
+    colours = [_colour(name) for name in names]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.45 * len(names) + 1.4))
     left.barh(labels, [100 * result.methods[n].pruned_fraction for n in names], color=colours)
     left.set_xlim(0, 100)
     left.set_xlabel("weights pruned (%) — more is better")
@@ -28,6 +36,16 @@ def plot_race(result) -> None:
     right.invert_yaxis()
     right.set_yticklabels([])
     plt.show()
+
+
+def show_race_table(result) -> None:
+    """The race as a student reads it: each runner's name, how much it pruned, its accuracy, its time."""
+    print(f"Every runner had to stay at or above {result.floor:.1%} accuracy "
+          f"(the whole network's {result.dense_accuracy:.1%} minus {100 * result.drop:.0f} points).")
+    width = max(len(race_label(name)) for name in result.methods)
+    print(f"{'method':<{width}}  {'pruned':>7}  {'accuracy':>8}  {'seconds':>7}")
+    for name, run in result.methods.items():
+        print(f"{race_label(name):<{width}}  {run.pruned_fraction:>7.1%}  {run.accuracy:>8.1%}  {run.seconds:>7.1f}")
 
 
 def race_column(result, column: str) -> dict[str, float]:
@@ -42,6 +60,10 @@ def check_race_winner(answer, results: dict[str, float], *, question: str = "fas
     """
     if not_filled_in(answer):
         return EMPTY_ANSWER
+    try:  # "IMP", "Bingo" or the label in the picture all name the same runner
+        answer = get_method(answer).id if isinstance(answer, str) else answer
+    except KitError:
+        pass
     if answer not in results:
         return not_yet(f"Answer with one of {sorted(results)} (in quotes).")
     pick = min if question == "fastest" else max

@@ -124,8 +124,12 @@ class LiveScores(KitWidget):
                 counts, _ = np.histogram(np.clip(flat, 0, 1), bins=HISTOGRAM_BINS)
                 # bars relative to the tallest: the histogram's shape is the story, and fixed axes blit
                 hist.set_data(counts / max(1, counts.max()), HISTOGRAM_BINS)
+                # each run's colours span its own scores: only the ranking matters, and the prose rule's scores
+                # (0 to about 0.2) would all look equally dark on a 0-1 scale
+                low, high = np.percentile(flat, [1, 99]) if flat.size else (0.0, 1.0)
                 for image, score in zip(heatmaps, panel.scores.values()):
                     image.set_data(score.numpy())
+                    image.set_clim(low, max(high, low + 1e-6))
         if self._background is None:
             figure_png(self.figure)  # attaches the Agg canvas; full draw without animated artists; layout frozen
             self._background = self.figure.canvas.copy_from_bbox(self.figure.bbox)
@@ -155,33 +159,32 @@ class LiveScores(KitWidget):
         self._artists, self._animated, self._background = [], [], None
         for column, panel in enumerate(self.panels.values()):
             accuracy_axes = self.figure.add_subplot(grid[0, column])
-            accuracy_axes.set_title(f"{panel.title}: accuracy", fontsize=9)
+            accuracy_axes.set_title(f"{panel.title}: accuracy", fontsize=11)
             accuracy_axes.set_ylim(0, 1.02)
             accuracy_axes.set_xlim(0, max(10, self._expected_steps))
-            accuracy_axes.set_xlabel("step", fontsize=8)
+            accuracy_axes.set_xlabel("training step", fontsize=10)
             (curve,) = accuracy_axes.plot([], [], lw=1.2, label="batch (smoothed)", animated=True)
             (test_points,) = accuracy_axes.plot([], [], "o", ms=3, label="test, per epoch", animated=True)
-            accuracy_axes.legend(fontsize=7, loc="lower right")
+            accuracy_axes.legend(fontsize=9, loc="lower right")
             hist_axes = self.figure.add_subplot(grid[1, column])
-            hist_axes.set_title("significance scores", fontsize=9)
+            hist_axes.set_title("significance scores (0 to 1)", fontsize=10)
             hist_axes.set_xlim(0, 1)
             hist_axes.set_ylim(0, 1.05)
             hist_axes.set_yticks([])
-            hist_axes.set_ylabel("how many weights", fontsize=8)
+            hist_axes.set_ylabel("how many weights", fontsize=10)
             hist = hist_axes.stairs(np.zeros(len(HISTOGRAM_BINS) - 1), HISTOGRAM_BINS, fill=True, animated=True)
             heatmaps = []
             for layer in range(n_layers):
                 axes = self.figure.add_subplot(grid[2 + layer, column])
-                axes.set_title(f"layer {layer + 1} scores (rows = neurons)", fontsize=9)
+                axes.set_title(f"layer {layer + 1}: bright = highest scores of this run", fontsize=10)
                 axes.set_xticks([])
                 axes.set_yticks([])
                 heatmaps.append(axes.imshow(np.full(shapes[layer], 0.5), vmin=0, vmax=1, cmap="viridis",
                                             aspect="auto", interpolation="nearest", animated=True))
             for axes in self.figure.axes:
-                axes.tick_params(labelsize=7)
+                axes.tick_params(labelsize=9)
             self._artists.append((curve, test_points, hist, heatmaps, accuracy_axes))
             self._animated += [curve, test_points, hist, *heatmaps]
-        self.figure.colorbar(heatmaps[0], ax=self.figure.axes, shrink=0.3, label="score")
 
     def _note_model(self, model) -> None:
         shapes = [tuple(layer.weight.shape) for _, layer in model.weight_layers()]

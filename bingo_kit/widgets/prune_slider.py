@@ -33,23 +33,30 @@ class PruneSlider(KitWidget):
 
     model:  the trained TinyMLP; the slider prunes it in place.
     data:   the Dataset it was trained on (test accuracy, and the 8×8 picture shape).
-    scores: significance scores ({"layers.0": tensor, ...}) from a scored training run, needed for BINGO.
-    scored_by: the method (id, label or alias of bingo_kit.methods) that made ``scores``; offered in the menu.
+    scores: significance scores ({"layers.0": tensor, ...}) from a scored training run. The method that made
+            them is offered in the menu only when they are given (a lesson before BINGO shows no BINGO).
+    scored_by: the method (id, label or alias of bingo_kit.methods) that made ``scores``.
     board:  the board the fit gauge compares against ("uno", "nano", "mega").
+    fit_gauge, floor_button: show the board's fit gauge and the "find the floor" search (lessons show them
+            once they have been taught).
     """
 
     kind = "prune_slider"
 
     def __init__(self, model, data, *, scores=None, scored_by: str = "bingo", board: str = "uno",
-                 method: str | None = None, seed: int = 0, floor_drop: float = 1.0):
+                 method: str | None = None, seed: int = 0, floor_drop: float = 1.0, fit_gauge: bool = True,
+                 floor_button: bool = True):
         super().__init__()
         self.model, self.data, self.scores, self.seed = model, data, scores, seed
 
         scored = get_method(scored_by)
         if not scored.scored_while_training:
             raise KitError(f"scored_by names the method that made the scores; {scored.id!r} makes none.")
-        offered = [get_method(m) for m in BASELINES] + [scored]
+        offered = [get_method(m) for m in BASELINES] + ([scored] if scores is not None else [])
         default_method = get_method(method or (scored.id if scores is not None else "magnitude")).id
+        if default_method == scored.id and scores is None:
+            raise KitError(f"{scored.label} needs significance scores: train with train_scored(...) and pass "
+                           "scores=... to the slider, or pick magnitude or random.")
         if default_method not in [m.id for m in offered]:
             raise KitError(f"The slider offers {', '.join(m.id for m in offered)}; got method={method!r}.")
         self.method = widgets.Dropdown(options=[(m.label, m.id) for m in offered], value=default_method,
@@ -87,8 +94,9 @@ class PruneSlider(KitWidget):
         self.children = [
             widgets.HBox([self.method, self.fraction]),
             widgets.HBox([self.accuracy_text, widgets.HTML("&nbsp;·&nbsp;"), self.kept_text]),
-            widgets.HBox([self.board, self.fit_gauge, self.fit_text]),
-            widgets.HBox([self.floor_drop, widgets.Label("points of accuracy →"), self.floor_button]),
+            *([widgets.HBox([self.board, self.fit_gauge, self.fit_text])] if fit_gauge else []),
+            *([widgets.HBox([self.floor_drop, widgets.Label("points of accuracy →"), self.floor_button])]
+              if floor_button else []),
             self.picture_caption,
             self.picture,
             self.status,
@@ -120,15 +128,14 @@ class PruneSlider(KitWidget):
         fraction = self.fraction.value / 100
         if get_method(method).scored_while_training and self.scores is None:
             raise KitError(f"{get_method(method).label} needs significance scores: train with "
-                           "train_with_bingo(...) or train_scored(...) and pass scores=... to the slider, "
-                           "or pick magnitude or random.")
+                           "train_scored(...) and pass scores=... to the slider, or pick magnitude or random.")
         self.status.clear()
         pruning.prune_fraction(self.model, fraction, method=method, scores=self.scores, seed=self.seed)
         self.accuracy = accuracy(self.model, self.data.x_test, self.data.y_test)
         change = 100 * (self.accuracy - self.dense_accuracy)
         colour = GREEN if change >= -1.0 else RED
         self.accuracy_text.value = (f"test accuracy <b>{100 * self.accuracy:.1f} %</b> "
-                                    f"(<span style='color:{colour}'>{change:+.1f} points</span> vs dense)")
+                                    f"(<span style='color:{colour}'>{change:+.1f} points</span> vs the whole network)")
         self.kept, self.total = pruning.kept_weights(self.model)
         self.kept_text.value = f"weights kept <b>{self.kept} / {self.total}</b>"
         self._update_fit(blob_size(self.model))
