@@ -13,19 +13,15 @@ from bingo_kit.lessons.challenge import challenge_budget
 from bingo_kit.lessons.feedback import Feedback, check_number
 from bingo_kit.lessons.meet_the_network import weight_count
 from bingo_kit.models import make_mlp
-from bingo_kit.pruning import prune_fraction, remove_pruning
+from bingo_kit.pruning import size_sweep
 
 
 def show_sizes(model, fractions: Sequence[float] = (0.0, 0.5, 0.8, 0.9), *, method: str = "magnitude",
                boards: Sequence[str] = ("uno", "mega")) -> list[tuple[float, int, int, int]]:
     """Bytes of the model at several pruning levels, in three forms (float32, int8 dense, int8 sparse blob),
     against the boards' room for a model. Puts the model back to dense. Returns the rows it drew."""
-    rows = []
-    for fraction in fractions:
-        prune_fraction(model, fraction, method=method)
-        sizes = model_sizes(model)
-        rows.append((fraction, sizes.float_bytes, sizes.int8_dense_bytes, sizes.blob_bytes))
-    remove_pruning(model)
+    rows = [(fraction, sizes.float_bytes, sizes.int8_dense_bytes, sizes.blob_bytes)
+            for fraction, sizes in size_sweep(model, fractions, method=method)]
     fig, ax = plt.subplots(figsize=(8, 3.8))
     x = np.arange(len(rows))
     forms = ((-0.27, 1, "float32", "tab:grey"), (0, 2, "int8, every weight stored", "tab:orange"),
