@@ -27,7 +27,7 @@ from bingo_kit.errors import KitError
 from bingo_kit.paths import build_dir
 
 if TYPE_CHECKING:
-    from bingo_kit.flash import BoardInfo
+    from bingo_kit.answers import BoardInfo
 
 _PACKAGED = Path(__file__).resolve().parent / "_hardware"       # in an installed wheel
 HARDWARE_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "hardware"

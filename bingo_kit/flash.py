@@ -4,14 +4,14 @@ Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there); i
 from bingo_kit.protocol, the twin of the sketch's protocol.h. Every read has a deadline, and every failure a
 student can cause becomes a FlashError whose message says what to do.
 `port="sim"` is the simulated Uno (bingo_kit.simulator) running the very same firmware in simavr.
-Which ports exist is bingo_kit.ports; whether the board agrees with the laptop is bingo_kit.agreement.
+Which ports exist is bingo_kit.ports; what the board answers, bingo_kit.answers; whether the board agrees with
+the laptop, bingo_kit.agreement.
 """
 from __future__ import annotations
 
 import os
 import struct
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,21 +19,17 @@ import numpy as np
 import serial
 from tqdm.auto import tqdm
 
-from bingo_kit.boards import Board, board_for_identify_code
+from bingo_kit.answers import BoardInfo, NotBingoFirmwareError, Prediction, UploadResult, parse_identify
 from bingo_kit.export import decode_blob
 from bingo_kit.ports import NoBoardError, find_arduino
 from bingo_kit.protocol import (
-    BAUD_RATE, BLOB_FORMAT_VERSION, BLOB_MAGIC, BOOT_QUIET_SECONDS, CMD_IDENTIFY, CMD_NONE, CMD_PREDICT,
-    CMD_UPLOAD_ABORT, CMD_UPLOAD_BEGIN, CMD_UPLOAD_CHUNK, CMD_UPLOAD_COMMIT, COMMIT_SECONDS_PER_BYTE,
-    COMMIT_TIMEOUT, FRAME_BYTE_TIMEOUT_MS, HANDSHAKE_RETRY_SECONDS, HANDSHAKE_SECONDS, IDENTIFY_ANSWER,
-    MAX_REQUEST_PAYLOAD, PREDICT_MAX_LOGITS, RESPONSE_SYNC, RESPONSE_TIMEOUT, SIM_RESPONSE_TIMEOUT, STATUS_ERRORS,
+    BAUD_RATE, BLOB_FORMAT_VERSION, BOOT_QUIET_SECONDS, CMD_IDENTIFY, CMD_NONE, CMD_PREDICT, CMD_UPLOAD_ABORT,
+    CMD_UPLOAD_BEGIN, CMD_UPLOAD_CHUNK, CMD_UPLOAD_COMMIT, COMMIT_SECONDS_PER_BYTE, COMMIT_TIMEOUT,
+    FRAME_BYTE_TIMEOUT_MS, HANDSHAKE_RETRY_SECONDS, HANDSHAKE_SECONDS, MAX_REQUEST_PAYLOAD, PREDICT_MAX_LOGITS,
+    RESPONSE_SYNC, RESPONSE_TIMEOUT, SIM_RESPONSE_TIMEOUT, STATUS_ERRORS,
     BadLengthError, BadVersionError, BoardError, ChecksumRejectedError, FlashError, ModelTooBigError, Status,
     TooWideError, crc16, request_frame,
 )
-
-
-class NotBingoFirmwareError(FlashError):
-    """Something answers on the port, but not our sketch."""
 
 
 class BoardDisconnectedError(FlashError):
@@ -42,66 +38,6 @@ class BoardDisconnectedError(FlashError):
 
 class _NoReply(Exception):
     """Internal: the deadline passed before a complete response arrived."""
-
-
-# --- answers --------------------------------------------------------------------------------------
-
-@dataclass
-class BoardInfo:
-    """The IDENTIFY answer (§5.1)."""
-
-    firmware_version: str
-    blob_format: int
-    board_code: int
-    board: Board | None
-    capacity: int
-    free_ram: int
-    has_model: bool
-    model_length: int
-    model_crc: int
-    widest_layer: int
-    max_chunk: int
-    uploading: bool
-    clock_khz: int
-
-    @property
-    def protocol_version(self) -> int:
-        return self.blob_format
-
-    @property
-    def board_name(self) -> str:
-        return self.board.name if self.board else "this board"
-
-
-@dataclass
-class UploadResult:
-    bytes: int
-    seconds: float
-    crc: int
-    eeprom_ms: int
-
-    @property
-    def bytes_per_second(self) -> float:
-        return self.bytes / self.seconds if self.seconds > 0 else float("inf")
-
-
-@dataclass
-class Prediction:
-    label: int
-    logits: list[int]
-    cycles: int
-    micros: float
-
-
-def _parse_identify(payload: bytes) -> BoardInfo:
-    if len(payload) < IDENTIFY_ANSWER.size or payload[:4] != BLOB_MAGIC:
-        raise NotBingoFirmwareError("The device answers, but not with the BINGO firmware. Put the receiver on it: "
-                                    "bingo-kit install-firmware --port PORT --board uno (or nano, mega).")
-    (_, major, minor, blob_format, board_code, capacity, free_ram, has_model, model_length, model_crc,
-     widest, max_chunk, uploading, clock_khz) = IDENTIFY_ANSWER.unpack(payload[:IDENTIFY_ANSWER.size])
-    return BoardInfo(f"{major}.{minor}", blob_format, board_code, board_for_identify_code(board_code), capacity,
-                     free_ram, bool(has_model), model_length, model_crc, widest, max_chunk, bool(uploading),
-                     clock_khz)
 
 
 # --- the board ------------------------------------------------------------------------------------
@@ -221,7 +157,7 @@ class BingoBoard:
                 try_deadline = min(deadline, time.monotonic() + HANDSHAKE_RETRY_SECONDS)
                 status, payload = self._read_response(CMD_IDENTIFY, try_deadline)
                 if status == 0:
-                    return _parse_identify(payload)
+                    return parse_identify(payload)
             except _NoReply:
                 pass
             if time.monotonic() >= deadline:
@@ -325,7 +261,7 @@ class BingoBoard:
     # -- commands (§5) -----------------------------------------------------------------------------
 
     def identify(self) -> BoardInfo:
-        self.info = _parse_identify(self._request(CMD_IDENTIFY))
+        self.info = parse_identify(self._request(CMD_IDENTIFY))
         return self.info
 
     def upload(self, blob, progress: bool = True,
