@@ -219,7 +219,8 @@ class SimulatedBoard:
             lock.close()
             raise SimulatorInUseError(
                 f"The Simulated Uno is in use by another program (its EEPROM {self.eeprom_path} is locked). "
-                f"Close the other notebook or bingo-kit command using port '{self.port_name}', then try again."
+                f"Shut down the other notebook's kernel (Kernel → Shut Down Kernel: closing its tab is not enough) "
+                f"or stop the bingo-kit command using port '{self.port_name}', then try again."
             ) from None
         self._eeprom_lock = lock
 
