@@ -90,3 +90,8 @@ def test_installed_wheel_flashes_and_predicts_outside_the_repository(wheel, tmp_
     assert summary["n"] == 100 and summary["agreement"] == 1.0
     built = {path.parent.name.rsplit("-", 1)[0] for path in (tmp_path / "build").glob("*/*") if path.is_file()}
     assert {"fw-uno", "sim"} <= built   # compiled here, from the packaged sources
+
+    # a teacher who installed the wheel without the repository gets the student lessons too
+    out = _run([str(bingo_kit), "lessons", "my lessons", "--no-start"], cwd=classroom, env=env)
+    lessons = sorted(path.name for path in (classroom / "my lessons").glob("*.ipynb"))
+    assert len(lessons) >= 9 and lessons[0] == "00_setup_check.ipynb" and "lesson(s) ready" in out
