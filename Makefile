@@ -34,7 +34,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --upgrade --progress-bar on pip
 	$(PY) bingo_kit/install_torch.py
 	$(PY) -m pip install --progress-bar on -r requirements.txt
-	$(PY) -m pip install --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e .   # our own package: seconds, nothing to show
 	@du -sh $(VENV) 2>/dev/null | sed 's/^/installed: /' || true
 	@touch $@
 
