@@ -99,7 +99,7 @@ def _blank_assignment(line: str) -> str:
 
 def student_copy(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The student copy of a lesson source: no teacher cells, answers blanked, no outputs, no nbval markers."""
-    notebook = nbformat.v4.new_notebook(metadata=_clean_metadata(source.metadata))
+    notebook = nbformat.v4.new_notebook(metadata=_clean_metadata())
     for cell in source.cells:
         tags = _tags(cell)
         if TEACHER_TAG in tags:
@@ -119,27 +119,27 @@ def student_copy(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return notebook
 
 
-def teacher_copy(source: nbformat.NotebookNode, *, execute: bool = True, cwd: Path | None = None,
-                 timeout: int = 600) -> nbformat.NotebookNode:
+def teacher_copy(source: nbformat.NotebookNode, *, cwd: Path | None = None, timeout: int = 600
+                 ) -> nbformat.NotebookNode:
     """The teacher copy: the whole source, run top to bottom in a fresh kernel so its outputs are recorded."""
     notebook = nbformat.from_dict(json.loads(json.dumps(source)))
-    notebook.metadata = _clean_metadata(source.metadata)
+    notebook.metadata = _clean_metadata()
     for number, cell in enumerate(notebook.cells):
         cell["id"] = f"cell-{number}"
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
             cell.metadata.pop("execution", None)
-    if execute:
-        from nbclient import NotebookClient
+    from nbclient import NotebookClient  # Jupyter's own runner (nbconvert --execute uses it too)
 
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(cwd or REPO_LESSONS)}}).execute()
-        for cell in notebook.cells:
-            cell.metadata.pop("execution", None)  # timestamps would make every rebuild a diff
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(cwd or REPO_LESSONS)}}).execute()
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)  # timestamps would make every rebuild a diff
     return notebook
 
 
-def _clean_metadata(metadata) -> dict:
+def _clean_metadata() -> dict:
+    """The same notebook metadata for every copy: whatever an author's Jupyter wrote must not make a diff."""
     return {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
             "language_info": {"name": "python"}}
 
