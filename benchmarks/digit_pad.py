@@ -1,10 +1,10 @@
-"""How well does the board read drawn digits? Lesson 6's model on the stroke-drawn set, before and after.
+"""How well does the board read drawn digits? Lesson 7's model on the stroke-drawn set, before and after.
 
   python benchmarks/digit_pad.py            # a table
   python benchmarks/digit_pad.py --json     # {"n", "host_accuracy", "board_agreement", "per_digit", ...}
 
-The model is lesson 6's: 64-16-10, trained 30 epochs, 80 % pruned by magnitude, 10 more epochs, int8,
-Uno-sized. The drawings are tests/data/stroke_digits.json (tests/data/make_stroke_digits.py).
+The model is lesson 7's (flash it): 64-16-10, trained 30 epochs while bingo_grad scores it, 70 % pruned, 10 more
+epochs, int8, Uno-sized. The drawings are tests/data/stroke_digits.json (tests/data/make_stroke_digits.py).
 
 - after:  the free-hand pad — bingo_kit.drawing.strokes_to_features (NIST's normalisation, 4×4 ink counts).
 - before: the old pad of 8×8 on/off squares, clicked the way a student would copy a drawing onto it: every
@@ -29,10 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 STROKE_SET = REPO / "tests" / "data" / "stroke_digits.json"
 
 
-def lesson6_model(data):
-    """Lesson 6's model, made the way the lesson makes it (same seeds → the same weights)."""
+def lesson_model(data):
+    """The model of lesson 7 (flash it), made the way the lesson makes it (same seeds → the same weights)."""
     import torch
 
+    from bingo_kit.methods import train_scored
     from bingo_kit.models import make_mlp
     from bingo_kit.pruning import prune_fraction
     from bingo_kit.training import train
@@ -42,8 +43,8 @@ def lesson6_model(data):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     model = make_mlp((64, 16, 10), seed=0)
-    train(model, data, epochs=30, seed=0, progress=False)
-    prune_fraction(model, 0.8, method="magnitude")
+    _, scores = train_scored(model, data, "bingo_grad", epochs=30, seed=0, progress=False)
+    prune_fraction(model, 0.7, method="bingo_grad", scores=scores)
     train(model, data, epochs=10, seed=1, progress=False)
     return model
 
@@ -118,7 +119,7 @@ def measure(board: bool = True) -> dict:
     samples = stroke_set["digits"]
     labels = np.array([s["label"] for s in samples])
     data = load_dataset("digits")
-    model = lesson6_model(data)
+    model = lesson_model(data)
     report = export_model(model, data, board="uno")
     q = report.quantized
 
@@ -178,7 +179,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"{result['n']} stroke-drawn digits, lesson 6's model ({result['model']['blob_bytes']} bytes, "
+    print(f"{result['n']} stroke-drawn digits, lesson 7's model ({result['model']['blob_bytes']} bytes, "
           f"int8 test accuracy {result['model']['test_accuracy_int8']:.1%})")
     print(f"{'digit':>6} {'before':>8} {'after':>8}")
     for digit in map(str, range(10)):
