@@ -85,8 +85,10 @@ test-fast: setup
 
 benchmarks: setup system-packages
 	$(PY) benchmarks/race.py
+	$(PY) benchmarks/bingo_findings.py
 	$(PY) benchmarks/flash.py
 	$(PY) benchmarks/widgets.py
+	$(PY) benchmarks/digit_pad.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache   # builds live in the user cache (bingo_kit.paths); classroom/ is the students' work
