@@ -363,3 +363,13 @@ def test_concept_pictures_draw(headless_plots):
     lessons.show_sparse_formats()
     lessons.show_flash_pipeline()
     assert len(headless_plots) == 3
+
+
+def test_a_check_given_the_wrong_kind_of_thing_hints_instead_of_crashing():
+    from bingo_kit.lessons import check_pruned_fraction, check_verdict
+
+    for feedback in (check_pruned_fraction("model", 0.9), check_verdict(["prose"], {"prose": 0.4, "paper": 0.2}),
+                     check_race_winner({"imp"}, {"imp": 0.9, "random": 0.1}, question="most pruned"),
+                     check_challenge(5), check_weight_count([1184]), check_capacity(None)):
+        assert isinstance(feedback, Feedback) and not feedback and "Not yet" in feedback.message, feedback
+    assert check_race_winner("IMP", {"imp": 0.9, "random": 0.1}, question="most pruned")  # lenient names

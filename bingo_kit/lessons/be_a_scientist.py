@@ -39,7 +39,7 @@ def check_verdict(verdict, evidence: dict[str, float]) -> Feedback:
     if not_filled_in(verdict):
         return EMPTY_ANSWER
     rules = sorted(evidence)
-    if verdict not in evidence:
+    if not isinstance(verdict, str) or verdict not in evidence:
         return not_yet(f"Answer with one of {rules} (in quotes).")
     best = max(evidence, key=evidence.get)
     other = min(evidence, key=evidence.get)

@@ -91,6 +91,8 @@ def check_pruned_fraction(model, fraction, tolerance: float = 0.005) -> Feedback
         return EMPTY_ANSWER
     if as_number(fraction) is None:
         return not_yet(f"The fraction should be a number between 0 and 1 (0.9 for 90%), not {fraction!r}.")
+    if not hasattr(model, "weight_layers"):
+        return not_yet("Check the network itself: check_pruned_fraction(model, 0.9).")
     kept, total = kept_weights(model)
     pruned = 1 - kept / total
     if abs(pruned - float(fraction)) <= tolerance:

@@ -64,7 +64,7 @@ def check_race_winner(answer, results: dict[str, float], *, question: str = "fas
         answer = get_method(answer).id if isinstance(answer, str) else answer
     except KitError:
         pass
-    if answer not in results:
+    if not isinstance(answer, str) or answer not in results:
         return not_yet(f"Answer with one of {sorted(results)} (in quotes).")
     pick = min if question == "fastest" else max
     winner = pick(results, key=results.get)
