@@ -12,8 +12,8 @@ import tempfile
 import pytest
 
 # Each pytest process (each xdist worker) gets its own kit cache: the Simulated Uno's EEPROM lives there and is
-# locked by the program running it, and two notebooks that flash port "sim" (lesson 7's teacher and student copies) may
-# run at once on the two workers — or while someone uses the kit by hand. Set at import, before any notebook
+# locked by the program running it, and two notebooks that flash port "sim" (lesson 7's teacher and student
+# copies) may run at once on the two workers — or while someone uses the kit by hand. Set at import, before any notebook
 # kernel starts: nbval's kernels inherit this process's environment.
 # Compiled firmware is the exception: it is keyed by a hash of its sources, so every run and worker can share the
 # user's build cache instead of compiling the Arduino core again each time.
