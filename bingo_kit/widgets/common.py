@@ -1,4 +1,5 @@
-"""What every classroom widget shares: a status line, error reporting, figure→PNG, and re-run hygiene.
+"""What every classroom widget shares: a status line, error reporting, figure→PNG, the port list, and re-run
+hygiene.
 
 Re-running a notebook cell builds a *new* widget while the old one is still alive in the kernel. Each
 widget therefore claims a slot (its model + its kind); claiming closes whoever held the slot before, which
@@ -18,6 +19,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 
 from bingo_kit.errors import KitError
+from bingo_kit.ports import PortInfo, list_ports
 
 log = logging.getLogger("bingo_kit.widgets")
 
@@ -120,6 +122,28 @@ def new_figure(width: float, height: float, dpi: int = 72):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+
+
+# --- the port list -------------------------------------------------------------------------------
+
+def fill_port_dropdown(dropdown: widgets.Dropdown, simulated: tuple[str, str]) -> list[PortInfo]:
+    """Put the USB serial ports (Arduino-looking first) and then the simulated board (label, value) in
+    `dropdown`, keeping the chosen port when it is still there. Returns the USB ports it listed.
+
+    Ports without a USB id (a PC's built-in COM1 / ttyS0) are left out: no Arduino lives there. Even if
+    listing fails, the simulated board stays selectable.
+    """
+    previous = dropdown.value
+    usb: list[PortInfo] = []
+    try:
+        usb = [info for info in list_ports() if info.is_arduino or info.vid is not None]
+    finally:
+        options = [(f"{info.device} — {info.board_guess or info.description or 'unknown USB serial'}", info.device)
+                   for info in usb] + [simulated]
+        dropdown.options = options
+        values = [value for _, value in options]
+        dropdown.value = previous if previous in values else values[0]
+    return usb
 
 
 # --- re-run hygiene ------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ import ipywidgets as widgets
 
 from bingo_kit.boards import BOARDS
 from bingo_kit.firmware import install_firmware
-from bingo_kit.ports import list_ports
-from bingo_kit.widgets.common import KitWidget, StatusLine, reporting
+from bingo_kit.widgets.common import KitWidget, StatusLine, fill_port_dropdown, reporting
 
 SIMULATED_BLANK = "sim-blank"
 SIMULATED_BLANK_LABEL = "Simulated blank Uno (for practice)"
@@ -51,17 +50,7 @@ class InstallFirmware(KitWidget):
     @reporting(lambda self: self.status)
     def refresh(self) -> None:
         """Arduino-looking USB ports first, then the Simulated blank Uno to practise on."""
-        previous = self.port.value
-        options = []
-        try:
-            options = [(f"{p.device} — {p.board_guess or p.description}", p.device) for p in list_ports()
-                       if p.is_arduino or p.vid is not None]
-        finally:
-            options.append((SIMULATED_BLANK_LABEL, SIMULATED_BLANK))
-            self.port.options = options
-            values = [value for _, value in options]
-            self.port.value = previous if previous in values else values[0]
-        real = len(options) - 1
+        real = len(fill_port_dropdown(self.port, (SIMULATED_BLANK_LABEL, SIMULATED_BLANK)))
         self.status.info(f"Found {real} board{'s' if real != 1 else ''} on USB. Pick the board's port and type, "
                          "then Install (once per board; about 10 seconds).")
 

@@ -17,8 +17,7 @@ from bingo_kit.agreement import compare_board_with_reference
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model, inputs_to_bytes
 from bingo_kit.flash import BingoBoard
-from bingo_kit.ports import list_ports
-from bingo_kit.widgets.common import GREEN, RED, KitWidget, StatusLine, reporting
+from bingo_kit.widgets.common import GREEN, RED, KitWidget, StatusLine, fill_port_dropdown, reporting
 
 SIMULATED = "sim"
 SIMULATED_LABEL = "Simulated Uno"
@@ -92,26 +91,11 @@ class FlashButton(KitWidget):
     # --- ports -----------------------------------------------------------------------------------
     @reporting(lambda self: self.status)
     def refresh(self) -> None:
-        """List the boards plugged in now (Arduino-looking ones first), plus the Simulated Uno (always there).
-
-        Ports without a USB id (a PC's built-in COM1 / ttyS0) are left out: no Arduino lives there.
-        """
-        previous = self.port.value
+        """List the boards plugged in now (Arduino-looking ones first), plus the Simulated Uno (always there)."""
         self._guesses = {}
-        options = []
-        try:
-            for info in list_ports():
-                if not info.is_arduino and info.vid is None:
-                    continue
-                label = f"{info.device} — {info.board_guess or info.description or 'unknown USB serial'}"
-                options.append((label, info.device))
-                self._guesses[info.device] = info.board_guess
-        finally:  # even if listing fails, the simulator stays selectable
-            options.append((SIMULATED_LABEL, SIMULATED))
-            self.port.options = options
-            values = [value for _, value in options]
-            self.port.value = previous if previous in values else values[0]
-        real = len(options) - 1
+        usb = fill_port_dropdown(self.port, (SIMULATED_LABEL, SIMULATED))
+        self._guesses = {info.device: info.board_guess for info in usb}
+        real = len(usb)
         self.status.info(f"Found {real} board{'s' if real != 1 else ''} on USB" +
                          ("." if real else " — plug one in and press refresh, or use the Simulated Uno."))
 
