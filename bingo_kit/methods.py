@@ -184,14 +184,20 @@ def train_scored(model, data, method, *, epochs: int | None = None, seed: int = 
     return history, scorer.scores_dict()
 
 
-def get_method(name: str | PruningMethod) -> PruningMethod:
-    """The method an id, a label or an alias names; a KitError listing the choices otherwise."""
+def find_method(name) -> PruningMethod | None:
+    """The method an id, a label or an alias names, or None (also for anything that is not a name)."""
     if isinstance(name, PruningMethod):
         return name
     found = _LOOKUP.get(_key(name)) if isinstance(name, str) else None
+    return None if found is None else REGISTRY[found]
+
+
+def get_method(name: str | PruningMethod) -> PruningMethod:
+    """The method an id, a label or an alias names; a KitError listing the choices otherwise."""
+    found = find_method(name)
     if found is None:
         raise KitError(f"Unknown pruning method {name!r}. Choose one of: {', '.join(REGISTRY)}.")
-    return REGISTRY[found]
+    return found
 
 
 def method_ids(*, ranks_trained_model: bool | None = None, scored_while_training: bool | None = None) -> tuple:

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 
+from bingo_kit import methods
 from bingo_kit.arguments import fraction as fraction_argument
 from bingo_kit.arguments import whole_number
-from bingo_kit import methods
 from bingo_kit.boards import get_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model
@@ -116,10 +116,7 @@ def challenge_entry(name: str, data, *, hidden: int, method: str = "magnitude", 
 
 def _challenge_method(method) -> str:
     """The student's method name, matched leniently ("BINGO", " Magnitude ", the label a slider shows)."""
-    try:
-        found = methods.get_method(method) if isinstance(method, str) else None
-    except KitError:
-        found = None
+    found = methods.find_method(method)
     if found is None or found.id not in CHALLENGE_METHODS:
         raise KitError(f"method should be one of {', '.join(map(repr, CHALLENGE_METHODS))}; you wrote {method!r}.")
     return found.id

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from bingo_kit.errors import KitError
 from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, not_filled_in, not_yet
-from bingo_kit.methods import get_method
+from bingo_kit.methods import find_method, get_method
 from bingo_kit.race import race_label
 
 def _colour(name: str) -> str:
@@ -60,10 +59,8 @@ def check_race_winner(answer, results: dict[str, float], *, question: str = "fas
     """
     if not_filled_in(answer):
         return EMPTY_ANSWER
-    try:  # "IMP", "Bingo" or the label in the picture all name the same runner
-        answer = get_method(answer).id if isinstance(answer, str) else answer
-    except KitError:
-        pass
+    method = find_method(answer)  # "IMP", "Bingo" or the label in the picture all name the same runner
+    answer = method.id if method is not None else answer
     if not isinstance(answer, str) or answer not in results:
         return not_yet(f"Answer with one of {sorted(results)} (in quotes).")
     pick = min if question == "fastest" else max

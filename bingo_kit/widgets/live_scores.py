@@ -23,7 +23,7 @@ import torch
 import ipywidgets as widgets
 
 from bingo_kit.errors import KitError
-from bingo_kit.methods import get_method, train_scored
+from bingo_kit.methods import find_method, get_method, train_scored
 from bingo_kit.training import Callback, accuracy, steps_per_run
 from bingo_kit.widgets.common import KitWidget, StatusLine, canvas_png, figure_png, new_figure
 
@@ -85,9 +85,9 @@ class LiveScores(KitWidget):
         """The panel called ``name``, or the one whose name means the same pruning method."""
         if name in self.panels:
             return self.panels[name]
-        wanted = _method_id(name)
+        wanted = find_method(name)
         for key, found in self.panels.items():
-            if wanted is not None and _method_id(key) == wanted:
+            if wanted is not None and find_method(key) is wanted:
                 return found
         raise KitError(f"No panel called {name!r}; this LiveScores has {', '.join(self.panels)}.")
 
@@ -196,13 +196,6 @@ class LiveScores(KitWidget):
     def _maybe_draw(self, step: int) -> None:
         if step % self.every == 0 and time.perf_counter() - self._last_draw >= self.min_seconds:
             self.draw()
-
-
-def _method_id(name: str) -> str | None:
-    try:
-        return get_method(name).id
-    except KitError:
-        return None
 
 
 class _Watcher(Callback):
