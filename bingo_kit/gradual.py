@@ -25,7 +25,8 @@ from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
 from bingo_kit.methods import prune_lowest
 from bingo_kit.saliency import GradientSaliency
-from bingo_kit.training import DEFAULT_EPOCHS, Callback, StepState, accuracy, steps_per_run, train
+from bingo_kit.pruning import copy_into, floor_split, kept_weights
+from bingo_kit.training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, Callback, StepState, accuracy, steps_per_run, train
 
 DEFAULT_FINAL_SPARSITY = 0.98
 DEFAULT_WARMUP = 0.1  # of the run's steps trained dense before the first prune
@@ -71,7 +72,7 @@ class GradualPruner(Callback):
         self.patience, self.failures = patience, 0
         self.decay = decay
         self.final = final_sparsity
-        self.total = sum(layer.weight.numel() for layer in model.layers)
+        self.total = kept_weights(model)[1]
         self.recovery_epochs = recovery_epochs
         self.pruned = self.evaluations = self.prunes = 0
         self.best: tuple[int, float, object] | None = None  # (pruned count, accuracy, model copy)
@@ -135,8 +136,6 @@ def gradual_pruning(
     **train_opts,
 ) -> GradualResult:
     """Train ``model`` from scratch while pruning it to the floor; leave it pruned. See the module doc."""
-    from bingo_kit.pruning import floor_split, kept_weights, _copy_into
-
     if not 0.0 < final_sparsity < 1.0:
         raise KitError(f"final_sparsity is the share of weights the schedule aims for, in (0, 1); "
                        f"got {final_sparsity}.")
@@ -146,7 +145,7 @@ def gradual_pruning(
     split, x, y = floor_split(data, on)
     saliency = GradientSaliency(model)
     pruner = GradualPruner(
-        model, saliency, floor, (x, y), total_steps=steps_per_run(data, epochs, train_opts.get("batch_size", 32)),
+        model, saliency, floor, (x, y), total_steps=steps_per_run(data, epochs, train_opts.get("batch_size", DEFAULT_BATCH_SIZE)),
         final_sparsity=final_sparsity, warmup=warmup, ramp=ramp, prunes=prunes, recovery_epochs=recovery_epochs,
         patience=patience, decay=decay,
     )
@@ -155,7 +154,7 @@ def gradual_pruning(
     final = accuracy(model, x, y)
     pruner.evaluations += 1
     if final < floor and pruner.best is not None:  # the recovery did not make it: the last state that passed
-        _copy_into(model, pruner.best[2])
+        copy_into(model, pruner.best[2])
         final = pruner.best[1]
     kept, total = kept_weights(model)
     return GradualResult(1 - kept / total, final, pruner.evaluations, pruner.prunes,

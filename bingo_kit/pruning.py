@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from bingo_kit.arguments import fraction as fraction_argument
 from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
+from bingo_kit.export import model_sizes
 from bingo_kit.methods import dense_weight, get_method, prune_lowest
 from bingo_kit.models import TinyMLP
 from bingo_kit.training import DEFAULT_EPOCHS, accuracy, one_thread, train
@@ -119,8 +120,6 @@ def accuracy_curve(model: TinyMLP, data: Dataset, fractions, *, method: str = "m
 def size_sweep(model: TinyMLP, fractions, *, method: str = "magnitude", scores=None, seed: int = 0) -> list:
     """[(fraction, export.ModelSizes)] at each pruning level: how the bytes change as more is pruned; ``model`` is
     left dense afterwards."""
-    from bingo_kit.export import model_sizes  # export sits beside pruning; only this sweep needs both
-
     rows = []
     for fraction in fractions:
         prune_fraction(model, fraction, method=method, scores=scores, seed=seed)
@@ -270,12 +269,12 @@ def iterative_magnitude_pruning(
     bar.total = bar.n  # stopping at the floor is the goal, not a failure: the bar ends full, not red
     bar.refresh()
     bar.close()
-    _copy_into(model, best_state)
+    copy_into(model, best_state)
     return ImpResult(best[0], best[1], rounds, evaluations, time.perf_counter() - start, trace, split,
                      accuracy(model, data.x_test, data.y_test))
 
 
-def _copy_into(model: TinyMLP, source: TinyMLP) -> None:
+def copy_into(model: TinyMLP, source: TinyMLP) -> None:
     """Make ``model`` (same object, so callers' references stay valid) equal to ``source``, masks included."""
     remove_pruning(model)
     with torch.no_grad():
