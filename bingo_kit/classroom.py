@@ -169,14 +169,15 @@ def lesson_files(lessons_dir: Path = REPO_LESSONS, student_dir: Path = STUDENT_L
 def stale_copies(lessons_dir: Path = REPO_LESSONS, student_dir: Path = STUDENT_LESSONS) -> list[str]:
     """Every committed copy that no longer matches its source (empty when all are up to date)."""
     stale = []
-    for lesson in lesson_files(lessons_dir, student_dir):
+    lessons = lesson_files(lessons_dir, student_dir)
+    for lesson in lessons:
         source = read_notebook(lesson.source)
         if not lesson.student.exists() or lesson.student.read_text(encoding="utf-8") != notebook_text(
                 student_copy(source)):
             stale.append(str(lesson.student))
         if not lesson.teacher.exists() or not same_cells(read_notebook(lesson.teacher), source):
             stale.append(str(lesson.teacher))
-    known = {lesson.name for lesson in lesson_files(lessons_dir, student_dir)}
+    known = {lesson.name for lesson in lessons}
     stale += [str(p) for p in sorted(student_dir.glob("*.ipynb")) + sorted(lessons_dir.glob("[0-9][0-9]_*.ipynb"))
               if p.stem not in known]  # a copy whose source is gone
     return stale
