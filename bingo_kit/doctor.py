@@ -97,11 +97,11 @@ def _simavr() -> str:
 
 
 def _avrdude() -> str:
-    import shutil
     import subprocess
 
-    if not shutil.which("avrdude"):
-        raise RuntimeError("missing (puts the receiver on a real board); on Debian/Ubuntu: sudo apt-get install avrdude")
+    from bingo_kit import firmware
+
+    firmware.check_upload_tools()  # the install's own check, so the two cannot drift
     done = subprocess.run(["avrdude", "-?"], capture_output=True, text=True, timeout=10)
     version = next((line.split("version", 1)[1].strip().split(",")[0] for line in done.stderr.splitlines()
                     if "version" in line), "")

@@ -59,6 +59,12 @@ def check_firmware_tools() -> None:
         raise missing("make", "make")
 
 
+def check_upload_tools() -> None:
+    """avrdude, which puts the receiver on a real board through its bootloader."""
+    if not shutil.which("avrdude"):
+        raise missing("avrdude", "avrdude", "Installing the receiver")
+
+
 def toolchain_versions() -> str:
     """avr-gcc's version and the Arduino core's (platform.txt): upgrading either must rebuild the sketch."""
     gcc = subprocess.run(["avr-gcc", "-dumpversion"], capture_output=True, text=True).stdout.strip()
@@ -331,8 +337,7 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
     if port == "sim":
         raise InstallError("The Simulated Uno ('sim') always runs the kit's own receiver; install-firmware is for "
                            "real boards and for 'sim-blank', the simulated Uno fresh out of the box.")
-    if not shutil.which("avrdude"):
-        raise missing("avrdude", "avrdude", "Installing the receiver")
+    check_upload_tools()
     started = time.monotonic()
     elf = build_firmware(board.key)
     simulator = None
