@@ -3,8 +3,10 @@
   python benchmarks/digit_pad.py            # a table
   python benchmarks/digit_pad.py --json     # {"n", "host_accuracy", "board_agreement", "per_digit", ...}
 
-The model is lesson 7's (flash it): 64-16-10, trained 30 epochs while bingo_grad scores it, 70 % pruned, 10 more
-epochs, int8, Uno-sized. The drawings are tests/data/stroke_digits.json (tests/data/make_stroke_digits.py).
+The model is lesson 7's (flash it): 64-16-10, trained on the digits plus 3 wobbled copies of each
+(bingo_kit.augment) for 30 epochs while bingo_grad scores it, 70 % pruned, 10 more epochs, int8, Uno-sized.
+"without_copies" is the same recipe trained on the digits alone, and "seeds" repeats both for seeds 0, 1, 2
+(the lesson uses seed 0). The drawings are tests/data/stroke_digits.json (tests/data/make_stroke_digits.py).
 
 - after:  the free-hand pad — bingo_kit.drawing.strokes_to_features (NIST's normalisation, 4×4 ink counts).
 - before: the old pad of 8×8 on/off squares, clicked the way a student would copy a drawing onto it: every
@@ -29,23 +31,28 @@ REPO = Path(__file__).resolve().parents[1]
 STROKE_SET = REPO / "tests" / "data" / "stroke_digits.json"
 
 
-def lesson_model(data):
-    """The model of lesson 7 (flash it), made the way the lesson makes it (same seeds → the same weights)."""
+def lesson_model(data, *, wobbled_copies: int = 3, seed: int = 0):
+    """The model of lesson 7 (flash it), made the way the lesson makes it (same seeds → the same weights).
+
+    seed 0 is the lesson's; other seeds change the copies and the network's start together.
+    """
     import torch
 
+    from bingo_kit.augment import with_wobbled_copies
     from bingo_kit.methods import train_scored
     from bingo_kit.models import make_mlp
     from bingo_kit.pruning import prune_fraction
     from bingo_kit.training import train
 
-    random.seed(0)
-    np.random.seed(0)
-    torch.manual_seed(0)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     torch.set_num_threads(1)
-    model = make_mlp((64, 16, 10), seed=0)
-    _, scores = train_scored(model, data, "bingo_grad", epochs=30, seed=0, progress=False)
+    practice = with_wobbled_copies(data, copies=wobbled_copies, seed=seed) if wobbled_copies else data
+    model = make_mlp((64, 16, 10), seed=seed)
+    _, scores = train_scored(model, practice, "bingo_grad", epochs=30, seed=seed, progress=False)
     prune_fraction(model, 0.7, method="bingo_grad", scores=scores)
-    train(model, data, epochs=10, seed=1, progress=False)
+    train(model, practice, epochs=10, seed=seed + 1, progress=False)
     return model
 
 
@@ -107,7 +114,29 @@ def per_digit(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {str(d): round(float(np.mean(predicted[labels == d] == d)), 3) for d in range(10)}
 
 
-def measure(board: bool = True) -> dict:
+def drawn_accuracy(model, data, x_u8: np.ndarray, labels: np.ndarray) -> dict:
+    """A model's int8 accuracy on the drawn digits, all and per digit, with its size."""
+    from bingo_kit.export import export_model
+
+    report = export_model(model, data, board="uno")
+    guesses = report.quantized.predict(x_u8)
+    return {"host_accuracy": round(float(np.mean(guesses == labels)), 3), "per_digit": per_digit(guesses, labels),
+            "blob_bytes": report.size, "test_accuracy_int8": round(report.accuracy_int8, 3)}
+
+
+def seed_spread(data, x_u8: np.ndarray, labels: np.ndarray, seeds: int) -> dict:
+    """Drawn-digit accuracy with and without the wobbled copies for seeds 0..seeds-1: mean ± standard deviation."""
+    spread = {}
+    for copies in (3, 0):
+        accuracies = [drawn_accuracy(lesson_model(data, wobbled_copies=copies, seed=seed), data, x_u8,
+                                     labels)["host_accuracy"] for seed in range(seeds)]
+        spread[f"wobbled_copies_{copies}"] = {"host_accuracy": accuracies,
+                                             "mean": round(float(np.mean(accuracies)), 3),
+                                             "std": round(float(np.std(accuracies)), 3)}
+    return spread
+
+
+def measure(board: bool = True, seeds: int = 0) -> dict:
     import torch
 
     from bingo_kit.data import load_dataset
@@ -146,8 +175,11 @@ def measure(board: bool = True) -> dict:
         "per_style": {name: round(float(np.mean(hits)), 2) for name, hits in sorted(styles.items())},
         "model": {"blob_bytes": report.size, "fits_uno": report.fits,
                   "test_accuracy_int8": round(report.accuracy_int8, 3)},
+        "without_copies": drawn_accuracy(lesson_model(data, wobbled_copies=0), data, after_u8, labels),
         "pen": pen_measurement(stroke_set, data),
     }
+    if seeds:
+        result["seeds"] = seed_spread(data, after_u8, labels, seeds)
     if board:
         result.update(board_agreement(report.blob, after_u8, host_after))
     return result
@@ -174,17 +206,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--no-board", action="store_true", help="skip the Simulated Uno (host numbers only)")
+    parser.add_argument("--seeds", type=int, default=0, metavar="N",
+                        help="also train seeds 0..N-1 with and without the wobbled copies (about 10 s per seed)")
     args = parser.parse_args(argv)
-    result = measure(board=not args.no_board)
+    result = measure(board=not args.no_board, seeds=args.seeds)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
     print(f"{result['n']} stroke-drawn digits, lesson 7's model ({result['model']['blob_bytes']} bytes, "
           f"int8 test accuracy {result['model']['test_accuracy_int8']:.1%})")
-    print(f"{'digit':>6} {'before':>8} {'after':>8}")
+    plain = result["without_copies"]
+    print(f"{'digit':>6} {'old pad':>8} {'no copies':>10} {'lesson 7':>9}")
     for digit in map(str, range(10)):
-        print(f"{digit:>6} {result['before']['per_digit'][digit]:>8.0%} {result['per_digit'][digit]:>8.0%}")
-    print(f"{'all':>6} {result['before']['host_accuracy']:>8.1%} {result['host_accuracy']:>8.1%}   (laptop, int8)")
+        print(f"{digit:>6} {result['before']['per_digit'][digit]:>8.0%} {plain['per_digit'][digit]:>10.0%} "
+              f"{result['per_digit'][digit]:>9.0%}")
+    print(f"{'all':>6} {result['before']['host_accuracy']:>8.1%} {plain['host_accuracy']:>10.1%} "
+          f"{result['host_accuracy']:>9.1%}   (laptop, int8)")
+    for name, spread in result.get("seeds", {}).items():
+        print(f"{name}: {spread['mean']:.1%} ± {spread['std']:.1%} over seeds {spread['host_accuracy']}")
     if result["board_agreement"] is not None:
         print(f"board agreement (bit-exact logits, Simulated Uno): {result['board_agreement']:.1%}")
     return 0

@@ -7,7 +7,7 @@
     be_a_scientist    lesson 4   two formulas for one score: the evidence decides
     the_race          lesson 5   the paper's Table 1 re-run
     will_it_fit       lesson 6   float32, int8 and sparse bytes against a board
-    flash_it          lesson 7   laptop → board, and the board's cycle count
+    flash_it          lesson 7   wobbled practice digits, laptop → board, the board's cycle count
     challenge         lesson 8   the best model that fits an Uno
     feedback                     the ✅ / 🤔 answers every check gives
     common                       start_lesson and what the pictures share
@@ -33,7 +33,7 @@ _HOME = {
     "the_race": ("plot_race", "show_race_table", "race_column", "check_race_winner"),
     "will_it_fit": ("show_sizes", "show_quantisation", "float_bytes", "check_float_bytes", "index_list_bytes",
                     "show_sparse_formats", "check_index_list_bytes"),
-    "flash_it": ("AVR_CLOCK_HZ", "show_flash_pipeline", "check_inference_time", "check_block_value"),
+    "flash_it": ("AVR_CLOCK_HZ", "show_flash_pipeline", "show_wobbled_copies", "check_inference_time", "check_block_value"),
     "challenge": ("CHALLENGE_BOARD", "CHALLENGE_METHODS", "challenge_budget", "ChallengeEntry", "ResultsTable",
                   "challenge_entry", "check_challenge"),
 }

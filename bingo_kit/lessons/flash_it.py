@@ -35,6 +35,27 @@ def show_flash_pipeline() -> None:
     plt.show()
 
 
+def show_wobbled_copies(data, practice, count: int = 6) -> None:
+    """Lesson 7: the first `count` training digits (top row) and their wobbled copies in `practice` below them
+    (`practice` = augment.with_wobbled_copies(data), which puts the copies after the originals)."""
+    originals = len(data.y_train)
+    copies = len(practice.y_train) // originals - 1
+    fig, axes = plt.subplots(copies + 1, count, figsize=(1.1 * count + 1.2, 1.1 * (copies + 1) + 0.5),
+                             squeeze=False, layout="constrained")
+    for row in range(copies + 1):
+        for col in range(count):
+            ax = axes[row, col]
+            ax.imshow(practice.x_train[row * originals + col].reshape(data.image_shape), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():  # a light frame: where the 8×8 square ends
+                side.set_visible(True)
+                side.set_color("lightgrey")
+        axes[row, 0].set_ylabel("written" if row == 0 else f"copy {row}", rotation=0, ha="right", va="center")
+    fig.suptitle("the same digits, bent and turned: new handwriting for practice")
+    plt.show()
+
+
 def check_inference_time(answer_ms, cycles: int, clock_hz: int = AVR_CLOCK_HZ) -> Feedback:
     """Lesson 7: turn the board's cycle count into milliseconds."""
     expected = cycles / clock_hz * 1000
