@@ -52,7 +52,7 @@ def show_wobbled_copies(data, practice, count: int = 6) -> None:
                 side.set_visible(True)
                 side.set_color("lightgrey")
         axes[row, 0].set_ylabel("written" if row == 0 else f"copy {row}", rotation=0, ha="right", va="center")
-    fig.suptitle("the same digits, bent and turned: new handwriting for practice")
+    fig.suptitle("the same digits, tilted a little: new handwriting for practice")
     plt.show()
 
 
