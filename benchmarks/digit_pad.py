@@ -227,7 +227,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"{result['n']} stroke-drawn digits ({result['stroke_set']} set), lesson 7's model ({result['model']['blob_bytes']} bytes, "
+    print(f"{result['n']} stroke-drawn digits ({result['stroke_set']} set), "
+          f"lesson 7's model ({result['model']['blob_bytes']} bytes, "
           f"int8 test accuracy {result['model']['test_accuracy_int8']:.1%})")
     plain = result["without_copies"]
     print(f"{'digit':>6} {'old pad':>8} {'no copies':>10} {'lesson 7':>9}")
