@@ -23,15 +23,6 @@ def test_train_saves_a_model_and_scores(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
-def test_train_with_wobbled_copies_says_so(tmp_path, capsys):
-    out = tmp_path / "model.pt"
-    code = main(["train", "--epochs", "1", "--hidden", "8", "--wobbled-copies", "2", "--out", str(out), "--no-progress"])
-    assert code == 0 and load_model(out).sizes == (64, 8, 10)
-    assert "64-8-10 on digits + 2 wobbled copies:" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["train", "--wobbled-copies", "0", "--out", str(out)])
-
-
 def test_race_command_prints_the_table_and_writes_json(tmp_path):
     out = tmp_path / "race.json"
     completed = subprocess.run(

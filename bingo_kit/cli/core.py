@@ -76,7 +76,6 @@ def _train_methods() -> tuple[str, ...]:
 
 
 def _run_train(args) -> int:
-    from bingo_kit.augment import with_wobbled_copies
     from bingo_kit.data import load_dataset, with_validation
     from bingo_kit.gradual import gradual_pruning
     from bingo_kit.methods import get_method, train_scored
@@ -93,10 +92,6 @@ def _run_train(args) -> int:
     data = load_dataset(args.dataset, downsample=args.downsample, seed=args.seed, train_limit=args.train_limit)
     if args.prune_to_floor:  # how much to prune is chosen on a validation split; the test set stays unseen
         data = with_validation(data, DEFAULT_VALIDATION, args.seed)
-    practice = ""
-    if args.wobbled_copies:  # after the split: copies come from training digits only, never validation ones
-        data = with_wobbled_copies(data, args.wobbled_copies, args.seed)
-        practice = f" + {args.wobbled_copies} wobbled copies"
     sizes = (data.n_features, *(args.hidden or default_hidden(data)), data.n_classes)
     model = make_mlp(sizes, seed=args.seed)
     epochs = default_epochs(data) if args.epochs is None else args.epochs  # not `or`: that would hide a 0
@@ -112,7 +107,7 @@ def _run_train(args) -> int:
     else:
         history = train(model, data, **options)
     validation = f"validation accuracy {accuracy(model, data.x_val, data.y_val):.1%}, " if data.has_validation else ""
-    print(f"{'-'.join(map(str, sizes))} on {data.name}{practice}: {validation}test accuracy {history.final_accuracy:.1%} "
+    print(f"{'-'.join(map(str, sizes))} on {data.name}: {validation}test accuracy {history.final_accuracy:.1%} "
           f"after {len(history.test_accuracy)} epochs ({history.seconds:.1f} s).")
     if args.prune_to_floor:
         floor = accuracy(model, data.x_val, data.y_val) - args.drop
@@ -145,9 +140,6 @@ def _add_train(commands) -> None:
                        help="prune as much as possible while accuracy stays >= trained accuracy - DROP")
     prune.add_argument("--prune", type=_fraction, default=None, metavar="FRACTION", help="prune exactly this fraction")
     parser.add_argument("--drop", type=_fraction, default=0.07, help="with --prune-to-floor (default 0.07)")
-    parser.add_argument("--wobbled-copies", type=_positive_int, default=None, metavar="N",
-                        help="also train on N tilted copies of each training digit (lesson 7 uses 3): reads drawn "
-                             "digits better")
     parser.set_defaults(handler=_run_train)
 
 
