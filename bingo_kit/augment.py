@@ -15,7 +15,7 @@ generator with another seed), never on the stroke set that benchmarks/digit_pad.
 read, on that set (mean ± sd over seeds; the variants were scratch versions of this module, the elastic one
 is in commit cb38f84):
 - no copies: 82.1 ± 1.0 % (3 seeds);
-- 3 copies tilted by up to ±15° (this module): 87.8 ± 1.2 % (6 seeds);
+- 3 copies tilted by up to ±15° (this module): 87.9 ± 1.2 % (6 seeds);
 - tilted and also bent by Simard's elastic field (34 px, σ 4 px): 85.0 ± 1.9 % (6 seeds); bent by half
   that: 86.3 % (3 seeds);
 - copies with no change at all: 82.5 % (3 seeds), so the gain is the tilt, not the trip through 32×32;
