@@ -28,11 +28,13 @@ import math
 import numpy as np
 import torch
 
+from bingo_kit.arguments import whole_number
 from bingo_kit.data import Dataset
 from bingo_kit.drawing import BLOCK, CANVAS, SIDE
 from bingo_kit.errors import KitError
 
 COPIES = 3
+MAX_COPIES = 20      # each copy is another pass over the digits per epoch: beyond this, only slower
 TILT_DEGREES = 15.0  # each copy turns by a random angle in ±15°
 
 
@@ -62,8 +64,7 @@ def with_wobbled_copies(data: Dataset, copies: int = COPIES, seed: int = 0) -> D
     """
     if data.image_shape != (SIDE, SIDE):
         raise KitError(f"Wobbled copies are made for the 8×8 digits; {data.name!r} has {data.image_shape} images.")
-    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
-        raise KitError(f"copies must be a whole number of at least 1, not {copies!r}.")
+    copies = whole_number(copies, "copies", low=1, high=MAX_COPIES, example=str(COPIES))
     rng = np.random.default_rng(seed)
     x = [data.x_train] + [wobble(data.x_train, rng) for _ in range(copies)]
     return Dataset(data.name, torch.cat(x), data.y_train.repeat(copies + 1), data.x_test, data.y_test,

@@ -84,10 +84,15 @@ def test_copies_keep_the_validation_split(digits):
     assert practice.x_val is split.x_val and practice.y_val is split.y_val
 
 
-@pytest.mark.parametrize("copies", [0, -1, 1.5, True, "3"])
+@pytest.mark.parametrize("copies", [0, -1, 1.5, True, 21])
 def test_wrong_number_of_copies_is_one_clear_error(digits, copies):
-    with pytest.raises(KitError, match="copies must be a whole number"):
+    with pytest.raises(KitError, match="copies should be a whole number"):
         with_wobbled_copies(digits, copies=copies)
+
+
+def test_copies_typed_as_text_say_remove_the_quotes(digits):
+    with pytest.raises(KitError, match="copies should be a number like 3, without quotes"):
+        with_wobbled_copies(digits, copies="3")
 
 
 def test_only_8x8_digits_can_be_wobbled():
