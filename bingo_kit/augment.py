@@ -30,7 +30,7 @@ import torch
 
 from bingo_kit.arguments import whole_number
 from bingo_kit.data import Dataset
-from bingo_kit.drawing import BLOCK, CANVAS, SIDE
+from bingo_kit.drawing import BLOCK, CANVAS, SIDE, bitmap_to_features
 from bingo_kit.errors import KitError
 
 COPIES = 3
@@ -53,8 +53,8 @@ def wobble(features: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     grid = functional.affine_grid(turn, [count, 1, CANVAS, CANVAS], align_corners=False)
     # ink turned past the square's edge is lost (0.9 % of it on average at up to 15°), as a scan cut at 32×32 would
     turned = functional.grid_sample(grey, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    ink = (turned > 0.5).float()  # on/off pixels, as the scanned bitmaps were
-    return functional.avg_pool2d(ink, BLOCK).reshape(count, SIDE * SIDE)  # ink count / 16, as the data
+    ink = (turned[:, 0] > 0.5).numpy()  # on/off pixels, as the scanned bitmaps were
+    return torch.from_numpy(bitmap_to_features(ink))  # counted as a drawing is
 
 
 def with_wobbled_copies(data: Dataset, copies: int = COPIES, seed: int = 0) -> Dataset:

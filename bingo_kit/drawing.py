@@ -148,9 +148,14 @@ def _straighten(bitmap: np.ndarray) -> np.ndarray:
 
 
 def bitmap_to_features(bitmap: np.ndarray) -> np.ndarray:
-    """Count the on-pixels of each 4×4 block of a 32×32 bitmap → 64 features on the dataset's 0–1 scale."""
-    counts = np.asarray(bitmap, dtype=np.float32).reshape(SIDE, BLOCK, SIDE, BLOCK).sum(axis=(1, 3))
-    return (counts / (BLOCK * BLOCK)).reshape(-1).astype(np.float32)  # 0..16 → 0..1, as load_dataset divides
+    """Count the on-pixels of each 4×4 block of a 32×32 bitmap → 64 features on the dataset's 0–1 scale.
+
+    A stack of bitmaps (..., 32, 32) gives a stack of features (..., 64).
+    """
+    bitmap = np.asarray(bitmap, dtype=np.float32)
+    lead = bitmap.shape[:-2]
+    counts = bitmap.reshape(*lead, SIDE, BLOCK, SIDE, BLOCK).sum(axis=(-3, -1))
+    return (counts / (BLOCK * BLOCK)).reshape(*lead, SIDE * SIDE).astype(np.float32)  # 0..16 → 0..1, as load_dataset
 
 
 def strokes_to_features(strokes, canvas: int = CANVAS, *, pen_width: float = PEN_WIDTH) -> np.ndarray:
