@@ -135,12 +135,16 @@ def drawn_accuracy(model, data, x_u8: np.ndarray, labels: np.ndarray) -> dict:
             "blob_bytes": report.size, "test_accuracy_int8": round(report.accuracy_int8, 3)}
 
 
-def seed_spread(data, x_u8: np.ndarray, labels: np.ndarray, seeds: int) -> dict:
-    """Drawn-digit accuracy with and without the wobbled copies for seeds 0..seeds-1: mean ± standard deviation."""
+def seed_spread(data, x_u8: np.ndarray, labels: np.ndarray, seeds: int, seed_0: dict[int, float]) -> dict:
+    """Drawn-digit accuracy with and without the wobbled copies for seeds 0..seeds-1: mean ± standard deviation.
+
+    seed_0: the seed-0 accuracies measure() already has, by number of copies (the same models: not retrained).
+    """
     spread = {}
     for copies in (3, 0):
-        accuracies = [drawn_accuracy(lesson_model(data, wobbled_copies=copies, seed=seed), data, x_u8,
-                                     labels)["host_accuracy"] for seed in range(seeds)]
+        accuracies = [seed_0[copies]] + [
+            drawn_accuracy(lesson_model(data, wobbled_copies=copies, seed=seed), data, x_u8, labels)["host_accuracy"]
+            for seed in range(1, seeds)]
         spread[f"wobbled_copies_{copies}"] = {"host_accuracy": accuracies,
                                              "mean": round(float(np.mean(accuracies)), 3),
                                              "std": round(float(np.std(accuracies)), 3)}
@@ -191,7 +195,8 @@ def measure(board: bool = True, seeds: int = 0, development: bool = False) -> di
         "pen": pen_measurement(stroke_set, data),
     }
     if seeds:
-        result["seeds"] = seed_spread(data, after_u8, labels, seeds)
+        seed_0 = {3: result["host_accuracy"], 0: result["without_copies"]["host_accuracy"]}
+        result["seeds"] = seed_spread(data, after_u8, labels, seeds, seed_0)
     if board:
         result.update(board_agreement(report.blob, after_u8, host_after))
     return result
