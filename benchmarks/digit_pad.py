@@ -205,7 +205,7 @@ def measure(board: bool = True, seeds: int = 0, development: bool = False) -> di
 def board_agreement(blob: bytes, x_u8: np.ndarray, host_labels: np.ndarray) -> dict:
     """Flash the Simulated Uno and send it every drawing; compare its logits with the laptop's int8 ones."""
     from bingo_kit.export import decode_blob
-    from bingo_kit.flash import BingoBoard
+    from bingo_kit.board.board import BingoBoard
 
     expected = decode_blob(blob).logits(x_u8)
     with tempfile.TemporaryDirectory() as scratch, \

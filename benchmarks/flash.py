@@ -19,8 +19,8 @@ import statistics
 import time
 
 from bingo_kit.boards import EEPROM_RECORD_OVERHEAD
-from bingo_kit.protocol import BAUD_RATE, MAX_REQUEST_PAYLOAD as CHUNK  # PROTOCOL.md §4.1: request = 3 + chunk + 2
-from bingo_kit.simulator import CPU_HZ, EEPROM_WRITE_US
+from bingo_kit.board.protocol import BAUD_RATE, MAX_REQUEST_PAYLOAD as CHUNK  # PROTOCOL.md §4.1: request = 3 + chunk + 2
+from bingo_kit.board.simavr import CPU_HZ, EEPROM_WRITE_US
 
 WIRE_BYTES_PER_SECOND = BAUD_RATE // 10   # 11 520: 10 bits per byte
 # the floor uses the write time the runner is started with (realistic_eeprom=True), not a copy of it
@@ -115,9 +115,9 @@ def measure_inference(board, inputs) -> list[int]:
 def main() -> None:
     from bingo_kit.data import load_dataset
     from bingo_kit.export import blob_encodings, encode_blob, inputs_to_bytes, quantize
-    from bingo_kit.flash import BingoBoard
+    from bingo_kit.board.board import BingoBoard
     from bingo_kit.pruning import kept_weights, prune_to_floor
-    from bingo_kit.simulator import SimulatedBoard, build_firmware, firmware_size
+    from bingo_kit.board.simavr import SimulatedBoard, build_firmware, firmware_size
     from bingo_kit.training import accuracy
 
     data = load_dataset("digits")

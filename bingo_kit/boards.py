@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bingo_kit.errors import KitError
-from bingo_kit.protocol import BOARD_LIMITS, EEPROM_HEADER_BYTES
+from bingo_kit.board.protocol import BOARD_LIMITS, EEPROM_HEADER_BYTES
 
 # PROTOCOL.md §3: the EEPROM record spends 4 bytes (length + CRC) before the blob.
 EEPROM_RECORD_OVERHEAD = EEPROM_HEADER_BYTES

@@ -83,14 +83,14 @@ def check(name: str, action, *, essential: bool = True) -> SetupItem:
 # --- the probes: each returns its detail line or raises with a message that says what to do ------------
 
 def _avr_toolchain() -> str:
-    from bingo_kit import simulator
+    from bingo_kit.board import simavr as simulator
 
     simulator.check_firmware_tools()  # the simulator's own checks: "ok" exactly when it would build
     return simulator.toolchain_versions()
 
 
 def _simavr() -> str:
-    from bingo_kit import simulator
+    from bingo_kit.board import simavr as simulator
 
     simulator.check_runner_tools()
     return str(simulator.SIMAVR_INCLUDE)
@@ -99,7 +99,7 @@ def _simavr() -> str:
 def _avrdude() -> str:
     import subprocess
 
-    from bingo_kit import firmware
+    from bingo_kit.board import firmware
 
     firmware.check_upload_tools()  # the install's own check, so the two cannot drift
     done = subprocess.run(["avrdude", "-?"], capture_output=True, text=True, timeout=10)
@@ -109,7 +109,7 @@ def _avrdude() -> str:
 
 
 def _ports() -> str:
-    from bingo_kit.ports import list_ports
+    from bingo_kit.board.ports import list_ports
 
     ports = list_ports()
     arduinos = [f"{p.device} ({p.board_guess})" for p in ports if p.is_arduino]
@@ -117,7 +117,7 @@ def _ports() -> str:
 
 
 def _simulated_uno() -> str:
-    from bingo_kit.flash import connect
+    from bingo_kit.board.board import connect
 
     with tempfile.TemporaryDirectory(prefix="bingo-doctor-") as scratch:
         started = time.monotonic()

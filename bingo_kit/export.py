@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bingo_kit import protocol
+from bingo_kit.board import protocol
 from bingo_kit.boards import Board, get_board
 from bingo_kit.int8 import (  # noqa: F401  (re-exported: export is the front door to the int8 model)
     MAX_LAYERS, MAX_MULTIPLIER, MAX_SHIFT, MAX_WIDTH, BlobError, QuantizedModel, check_shapes, float_weights,
     inputs_to_bytes, quantize, quantize_weight,
 )
-from bingo_kit.protocol import crc16  # noqa: F401  (§1; kept importable from here, where the blob is made)
+from bingo_kit.board.protocol import crc16  # noqa: F401  (§1; kept importable from here, where the blob is made)
 
 MAGIC = protocol.BLOB_MAGIC                # §2.1
 FORMAT_VERSION = protocol.BLOB_FORMAT_VERSION

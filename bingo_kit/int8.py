@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bingo_kit.errors import KitError
-from bingo_kit.protocol import BLOB_MAX_LAYERS as MAX_LAYERS  # §2.1: L is 1..4
-from bingo_kit.protocol import BLOB_MAX_SHIFT as MAX_SHIFT    # §2.2
+from bingo_kit.board.protocol import BLOB_MAX_LAYERS as MAX_LAYERS  # §2.1: L is 1..4
+from bingo_kit.board.protocol import BLOB_MAX_SHIFT as MAX_SHIFT    # §2.2
 
 MAX_WIDTH = 255          # §2.1: every n_i is a u8, 1..255
 MAX_MULTIPLIER = 0xFFFF  # §2.2: M is a u16

@@ -1,6 +1,6 @@
 """The host side of hardware/PROTOCOL.md written out again from the document, for the firmware tests.
 
-Deliberately independent of bingo_kit.flash: these tests check the sketch against the spec, and the
+Deliberately independent of bingo_kit.board.board: these tests check the sketch against the spec, and the
 host code gets checked against the sketch separately (tests/test_firmware_host.py).
 """
 from __future__ import annotations
@@ -148,7 +148,7 @@ class RawLink:
 
 def start_simulator(eeprom_path=None, board: str = "uno"):
     """A started SimulatedBoard, or a skip naming the packages to install."""
-    from bingo_kit.simulator import SimulatedBoard, SimulatorUnavailableError
+    from bingo_kit.board.simavr import SimulatedBoard, SimulatorUnavailableError
 
     try:
         return SimulatedBoard(eeprom_path, board=board).start()

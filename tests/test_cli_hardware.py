@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from bingo_kit.data import load_dataset
-from bingo_kit.flash import connect
+from bingo_kit.board.board import connect
 from bingo_kit.models import make_mlp, save_model
 from bingo_kit.pruning import prune_fraction
 from bingo_kit.training import train

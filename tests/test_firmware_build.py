@@ -12,7 +12,7 @@ pytestmark = pytest.mark.firmware
 
 
 def _build(board):
-    from bingo_kit.firmware import ToolsMissingError, build_firmware
+    from bingo_kit.board.firmware import ToolsMissingError, build_firmware
 
     try:
         return build_firmware(board)
@@ -21,7 +21,7 @@ def _build(board):
 
 
 def test_fits_an_uno():
-    from bingo_kit.firmware import firmware_size
+    from bingo_kit.board.firmware import firmware_size
 
     size = firmware_size(_build("uno"))
     print(f"\nUno: {size['flash']} bytes of flash, {size['ram']} bytes of static RAM")
@@ -51,7 +51,7 @@ def test_parallel_builds_share_one_result(tmp_path):
         old.mkdir(parents=True)
         (old / "bingo_receiver.elf").write_bytes(b"old")
     env = dict(os.environ, BINGO_KIT_BUILD_DIR=str(tmp_path / "build"))
-    code = "from bingo_kit.firmware import build_firmware; print(build_firmware('uno'))"
+    code = "from bingo_kit.board.firmware import build_firmware; print(build_firmware('uno'))"
     workers = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for _ in range(2)]
     results = [worker.communicate(timeout=300) for worker in workers]
@@ -62,7 +62,7 @@ def test_parallel_builds_share_one_result(tmp_path):
 
 
 def test_build_key_includes_the_toolchain_versions():
-    from bingo_kit.firmware import toolchain_versions
+    from bingo_kit.board.firmware import toolchain_versions
 
     _build("uno")
     versions = toolchain_versions()
@@ -71,7 +71,7 @@ def test_build_key_includes_the_toolchain_versions():
 
 
 def test_builds_go_to_the_cache_not_the_source_tree():
-    from bingo_kit.firmware import HARDWARE_DIR
+    from bingo_kit.board.firmware import HARDWARE_DIR
     from bingo_kit.paths import build_dir
 
     elf = _build("uno")
@@ -81,7 +81,7 @@ def test_builds_go_to_the_cache_not_the_source_tree():
 def test_optiboot_fits_the_unos_boot_section():
     """Built from Debian's Optiboot source: its code must lie within 0x7E00-0x7FFF (512 bytes, BOOTSZ=11), where
     a real Uno's fuses put it (Debian's own prebuilt .hex runs 20 bytes past the end of flash)."""
-    from bingo_kit.firmware import ToolsMissingError, board_fuses, build_bootloader
+    from bingo_kit.board.firmware import ToolsMissingError, board_fuses, build_bootloader
 
     try:
         hex_path = build_bootloader()

@@ -173,8 +173,8 @@ def test_oversize_model(flashed):
 
 def test_oversize_model_through_the_host(simulated_board, trained_mlp, digits):
     from bingo_kit.export import encode_blob, quantize
-    from bingo_kit.flash import BingoBoard
-    from bingo_kit.protocol import ModelTooBigError
+    from bingo_kit.board.board import BingoBoard
+    from bingo_kit.board.protocol import ModelTooBigError
 
     dense = encode_blob(quantize(trained_mlp, digits.x_train))
     with BingoBoard(simulated_board.port) as board:

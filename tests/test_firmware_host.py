@@ -1,4 +1,4 @@
-"""The kit's host code (bingo_kit.flash) against the real sketch in simavr, when things go wrong."""
+"""The kit's host code (bingo_kit.board.board) against the real sketch in simavr, when things go wrong."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,7 @@ pytestmark = pytest.mark.firmware
 
 
 def test_simulator_killed_mid_upload_raises_within_two_seconds(simulated_board, pruned_blob):
-    from bingo_kit.flash import BingoBoard, BoardDisconnectedError
+    from bingo_kit.board.board import BingoBoard, BoardDisconnectedError
 
     killed_at = []
 
@@ -31,7 +31,7 @@ def test_simulator_killed_mid_upload_raises_within_two_seconds(simulated_board, 
 
 
 def test_kill_mid_upload_keeps_the_previous_model(simulated_board, pruned_q, pruned_blob, other_blob, digit_bytes):
-    from bingo_kit.flash import BingoBoard, BoardDisconnectedError
+    from bingo_kit.board.board import BingoBoard, BoardDisconnectedError
 
     with BingoBoard(simulated_board.port) as board:
         board.upload(pruned_blob, progress=False)
@@ -51,7 +51,7 @@ def test_kill_mid_upload_keeps_the_previous_model(simulated_board, pruned_q, pru
 
 
 def test_reopen_a_port_left_open(simulated_board, pruned_blob):
-    from bingo_kit.flash import BingoBoard
+    from bingo_kit.board.board import BingoBoard
 
     first = BingoBoard(simulated_board.port)  # a notebook cell that never closed its board
     first.upload(pruned_blob, progress=False)
@@ -65,8 +65,8 @@ def test_reopen_a_port_left_open(simulated_board, pruned_blob):
 
 
 def test_port_sim_starts_and_stops_its_own_simulator(tmp_path):
-    from bingo_kit.flash import BingoBoard
-    from bingo_kit.simulator import SimulatorUnavailableError
+    from bingo_kit.board.board import BingoBoard
+    from bingo_kit.board.simavr import SimulatorUnavailableError
 
     try:
         board = BingoBoard("sim", sim_eeprom=tmp_path / "eeprom.bin")
@@ -91,7 +91,7 @@ def test_cycles_counter_advances(simulated_board):
 
 def test_one_simulated_board_per_eeprom_file(tmp_path):
     from bingo_kit.errors import KitError
-    from bingo_kit.simulator import SimulatedBoard
+    from bingo_kit.board.simavr import SimulatedBoard
 
     eeprom = tmp_path / "eeprom.bin"
     with SimulatedBoard(eeprom) as first:
@@ -111,7 +111,7 @@ def test_reconnect_after_a_host_died_mid_upload_finds_the_old_model(simulated_bo
                                                                     other_blob, digit_bytes):
     """A host dies half-way through an upload; the next one connects within the board's 2 s upload time-out
     (§5.2), sees IDENTIFY's upload flag, aborts the dangling upload and finds the old model (§4.4)."""
-    from bingo_kit.flash import BingoBoard
+    from bingo_kit.board.board import BingoBoard
     from firmware_helpers import OK, RawLink, crc16
 
     link = RawLink(simulated_board.port)

@@ -97,8 +97,8 @@ def test_an_intact_image_written_by_hand_loads(tmp_path, pruned_q, pruned_blob, 
 
 def test_port_sim_shares_one_board_between_sessions(tmp_path, pruned_q, pruned_blob, digit_bytes):
     """What `bingo-kit flash --port sim` then `bingo-kit predict --port sim` rely on."""
-    from bingo_kit.flash import BingoBoard
-    from bingo_kit.simulator import SimulatorUnavailableError
+    from bingo_kit.board.board import BingoBoard
+    from bingo_kit.board.simavr import SimulatorUnavailableError
 
     eeprom = tmp_path / "shared-eeprom.bin"
     try:

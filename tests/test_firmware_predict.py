@@ -1,6 +1,6 @@
 """Export -> flash -> predict through the real sketch in simavr: the board's integers are the host's.
 
-The host side here is the kit's own (bingo_kit.export + bingo_kit.flash.BingoBoard); the board is the
+The host side here is the kit's own (bingo_kit.export + bingo_kit.board.board.BingoBoard); the board is the
 very sketch a student flashes, compiled for AVR and run by simavr behind a pty.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.firmware
 
 
 def test_whole_digits_test_split_agrees_bit_for_bit(simulated_board, pruned_q, pruned_blob, digits, digit_bytes):
-    from bingo_kit.flash import BingoBoard
+    from bingo_kit.board.board import BingoBoard
 
     reference = pruned_q.logits(digit_bytes)
     with BingoBoard(simulated_board.port) as board:
@@ -158,7 +158,7 @@ WRAP_CASES = {
 @pytest.mark.parametrize("case", list(WRAP_CASES))
 def test_integer_wrap_around_matches_the_host_bit_for_bit(case, simulated_board):
     from bingo_kit.export import encode_blob
-    from bingo_kit.flash import BingoBoard
+    from bingo_kit.board.board import BingoBoard
 
     sizes, density, seed, multipliers, shifts, bias_range = WRAP_CASES[case]
     q = _hand_made(sizes, density, seed, multipliers, shifts, bias_range)

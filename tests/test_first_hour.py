@@ -24,7 +24,7 @@ def blank_uno():
     fresh out of the box."""
     import shutil
 
-    from bingo_kit.simulator import BlankSimulatedUno, SimulatorUnavailableError
+    from bingo_kit.board.simavr import BlankSimulatedUno, SimulatorUnavailableError
 
     if not shutil.which("avrdude"):
         pytest.skip("avrdude is not installed: sudo apt-get install avrdude")
@@ -47,8 +47,8 @@ def _cli(capsys, *argv) -> str:
 
 
 def test_first_hour(blank_uno, tmp_path, capsys, pruned_blob):
-    from bingo_kit.firmware import install_firmware
-    from bingo_kit.flash import BOOT_QUIET_SECONDS, NotBingoFirmwareError, connect
+    from bingo_kit.board.install import install_firmware
+    from bingo_kit.board.board import BOOT_QUIET_SECONDS, NotBingoFirmwareError, connect
 
     # Out of the box: opening the port resets it into Optiboot, and no receiver ever answers.
     with pytest.raises(NotBingoFirmwareError):
@@ -91,7 +91,7 @@ def _timed_error(call, match: str):
 
 
 def _installs_cleanly():
-    from bingo_kit.firmware import install_firmware
+    from bingo_kit.board.install import install_firmware
 
     result = install_firmware("sim-blank", "uno", progress=False)
     assert result.info.board.key == "uno"
@@ -101,8 +101,8 @@ def test_port_without_bootloader(tmp_path):
     """The Simulated Uno runs the sketch with no bootloader: nobody speaks STK500 there."""
     from firmware_helpers import start_simulator
 
-    from bingo_kit.firmware import install_firmware
-    from bingo_kit.flash import connect
+    from bingo_kit.board.install import install_firmware
+    from bingo_kit.board.board import connect
 
     simulator = start_simulator(tmp_path / "eeprom.bin")
     try:
@@ -114,7 +114,7 @@ def test_port_without_bootloader(tmp_path):
 
 
 def test_wrong_board_names_the_right_one(blank_uno):
-    from bingo_kit.firmware import install_firmware
+    from bingo_kit.board.install import install_firmware
 
     message = _timed_error(lambda: install_firmware("sim-blank", "mega", progress=False), "not an Arduino Mega")
     assert "Uno" in message and "--board uno" in message
@@ -124,8 +124,8 @@ def test_wrong_board_names_the_right_one(blank_uno):
 def test_nano_with_the_old_bootloader(tmp_path):
     """ATmegaBOOT (Nanos before 2018) answers only at 57 600 baud: the simulated UART garbles bytes at any other
     speed, as a real one does. The Nano install tries 115 200 first, then gets through at 57 600."""
-    from bingo_kit.firmware import install_firmware
-    from bingo_kit.simulator import BlankSimulatedUno, SimulatorUnavailableError
+    from bingo_kit.board.install import install_firmware
+    from bingo_kit.board.simavr import BlankSimulatedUno, SimulatorUnavailableError
 
     nano = BlankSimulatedUno(tmp_path / "flash.bin", tmp_path / "eeprom.bin", old_nano_bootloader=True)
     try:
@@ -143,7 +143,7 @@ def test_nano_with_the_old_bootloader(tmp_path):
 
 
 def test_unplugged_board(blank_uno):
-    from bingo_kit.firmware import install_firmware
+    from bingo_kit.board.install import install_firmware
 
     blank_uno.start()
     gone = blank_uno.port
@@ -154,7 +154,7 @@ def test_unplugged_board(blank_uno):
 
 
 def test_unplugged_during_the_upload_then_recovered(blank_uno):
-    from bingo_kit.firmware import install_firmware
+    from bingo_kit.board.install import install_firmware
 
     blank_uno.start()
     pulled = threading.Event()

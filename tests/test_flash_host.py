@@ -1,4 +1,4 @@
-"""bingo_kit.flash, host side: handshake, chunked upload, typed errors, reopening a port.
+"""bingo_kit.board.board, host side: handshake, chunked upload, typed errors, reopening a port.
 
 These run against tests/fake_board.py — a Python board behind a real pty, opened with real pyserial —
 to reach failures a real board rarely shows on demand. Whether flashing *works* is proven by the
@@ -15,13 +15,13 @@ import pytest
 from fake_board import FakeBoard
 from serial.tools.list_ports_common import ListPortInfo
 
-from bingo_kit import flash
-from bingo_kit.agreement import compare_board_with_reference
+from bingo_kit.board import board as flash
+from bingo_kit.board.agreement import compare_board_with_reference
 from bingo_kit.errors import KitError
 from bingo_kit.export import QuantizedModel, crc16, encode_blob
-from bingo_kit.flash import BoardDisconnectedError, NotBingoFirmwareError, connect
-from bingo_kit.ports import NoBoardError, find_arduino, list_ports
-from bingo_kit.protocol import (
+from bingo_kit.board.board import BoardDisconnectedError, NotBingoFirmwareError, connect
+from bingo_kit.board.ports import NoBoardError, find_arduino, list_ports
+from bingo_kit.board.protocol import (
     STATUS_ERRORS, BadLengthError, BoardError, ChecksumRejectedError, ModelTooBigError, NoModelError, TooWideError,
 )
 

@@ -1,4 +1,4 @@
-"""hardware/bingo_receiver/protocol.h and bingo_kit/protocol.py are twins: same names, same numbers.
+"""hardware/bingo_receiver/protocol.h and bingo_kit/board/protocol.py are twins: same names, same numbers.
 
 The header is parsed as text (its #defines, `enum Status` and the per-microcontroller #if blocks), so a
 constant changed, added or removed on one side only fails here, in either direction.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bingo_kit import protocol
+from bingo_kit.board import protocol
 
 HEADER = Path(__file__).resolve().parent.parent / "hardware" / "bingo_receiver" / "protocol.h"
 MCU_MACRO = re.compile(r"defined\(__AVR_(\w+)__\)")

@@ -56,7 +56,7 @@ def test_wheel_ships_the_hardware_sources(wheel):
 
 
 def test_installed_wheel_flashes_and_predicts_outside_the_repository(wheel, tmp_path, pruned_blob):
-    from bingo_kit.simulator import (
+    from bingo_kit.board.simavr import (
         SimulatorUnavailableError,
         check_firmware_tools,
         check_runner_tools,
@@ -79,7 +79,7 @@ def test_installed_wheel_flashes_and_predicts_outside_the_repository(wheel, tmp_
     (classroom / "model.bingo").write_bytes(pruned_blob)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env.update(BINGO_KIT_CACHE=str(tmp_path / "cache"), BINGO_KIT_BUILD_DIR=str(tmp_path / "build"))
-    where = _run([str(python), "-c", "import bingo_kit.firmware as f; print(f.__file__); print(f.HARDWARE_DIR)"],
+    where = _run([str(python), "-c", "import bingo_kit.board.firmware as f; print(f.__file__); print(f.HARDWARE_DIR)"],
                  cwd=classroom, env=env).split()
     assert all(Path(path).is_relative_to(site) for path in where), where
 

@@ -16,7 +16,7 @@ from bingo_kit import pruning
 from bingo_kit.drawing import strokes_to_features
 from bingo_kit.errors import KitError
 from bingo_kit.export import blob_size, export_model, inputs_to_bytes
-from bingo_kit.flash import BoardDisconnectedError
+from bingo_kit.board.board import BoardDisconnectedError
 from bingo_kit.models import make_mlp
 from bingo_kit.training import accuracy
 from bingo_kit.widgets import DigitPad, FlashButton, LiveScores, PruneSlider, StatusLine

@@ -12,7 +12,7 @@ COMMANDS: list = []  # one `_add_*` per subcommand, registered in order
 
 
 def _ports(args) -> int:
-    from bingo_kit.ports import list_ports
+    from bingo_kit.board.ports import list_ports
 
     ports = list_ports()
     if not ports:
@@ -65,9 +65,9 @@ COMMANDS.append(_add_export)
 def _flash(args) -> int:
     from pathlib import Path
 
-    from bingo_kit.agreement import remember_blob
+    from bingo_kit.board.agreement import remember_blob
     from bingo_kit.export import BlobError, decode_blob
-    from bingo_kit.flash import connect
+    from bingo_kit.board.board import connect
 
     path = Path(args.blob)
     if not path.exists():
@@ -103,10 +103,10 @@ def _predict(args) -> int:
     import json
     from pathlib import Path
 
-    from bingo_kit.agreement import compare_board_with_reference, recall_blob
+    from bingo_kit.board.agreement import compare_board_with_reference, recall_blob
     from bingo_kit.data import load_dataset
     from bingo_kit.export import inputs_to_bytes
-    from bingo_kit.flash import connect
+    from bingo_kit.board.board import connect
 
     if args.model and not Path(args.model).exists():
         raise KitError(f"No file {args.model}. Pass the .bingo file you flashed (bingo-kit export writes one).")
@@ -145,7 +145,7 @@ COMMANDS.append(_add_predict)
 
 
 def _install_firmware(args) -> int:
-    from bingo_kit.firmware import install_firmware
+    from bingo_kit.board.install import install_firmware
 
     result = install_firmware(args.port, args.board, progress=not args.quiet)
     print(result.summary())
@@ -169,7 +169,7 @@ COMMANDS.append(_add_install_firmware)
 def _simulate(args) -> int:
     import time
 
-    from bingo_kit.simulator import SimulatedBoard, default_sim_eeprom
+    from bingo_kit.board.simavr import SimulatedBoard, default_sim_eeprom
 
     eeprom = args.eeprom or default_sim_eeprom()
     with SimulatedBoard(eeprom) as simulator:

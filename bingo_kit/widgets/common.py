@@ -19,7 +19,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 
 from bingo_kit.errors import KitError
-from bingo_kit.ports import PortInfo, list_ports
+from bingo_kit.board.ports import PortInfo, list_ports
 
 log = logging.getLogger("bingo_kit.widgets")
 

@@ -1,6 +1,6 @@
 """Install button (lesson 0): put the receiver on a new Arduino, through its bootloader, without the Arduino IDE.
 
-It calls `bingo_kit.firmware.install_firmware`, the same as `bingo-kit install-firmware`: build the receiver,
+It calls `bingo_kit.board.firmware.install_firmware`, the same as `bingo-kit install-firmware`: build the receiver,
 upload it with avrdude, check the board answers. Needed once per board; after that models travel as data.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from bingo_kit.boards import BOARDS
-from bingo_kit.firmware import install_firmware
+from bingo_kit.board.install import install_firmware
 from bingo_kit.widgets.common import KitWidget, StatusLine, fill_port_dropdown, reporting
 
 SIMULATED_BLANK = "sim-blank"

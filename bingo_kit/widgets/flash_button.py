@@ -13,10 +13,10 @@ import weakref
 import ipywidgets as widgets
 import numpy as np
 
-from bingo_kit.agreement import compare_board_with_reference
+from bingo_kit.board.agreement import compare_board_with_reference
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model, inputs_to_bytes
-from bingo_kit.flash import BingoBoard
+from bingo_kit.board.board import BingoBoard
 from bingo_kit.widgets.common import GREEN, RED, KitWidget, StatusLine, fill_port_dropdown, reporting
 
 SIMULATED = "sim"

@@ -1,11 +1,11 @@
 """Talk to a board running the BINGO sketch over a serial port: find it, upload a model, ask it to predict.
 
 Every frame follows hardware/PROTOCOL.md (§ numbers in comments point there); its numbers and §6 errors come
-from bingo_kit.protocol, the twin of the sketch's protocol.h. Every read has a deadline, and every failure a
+from bingo_kit.board.protocol, the twin of the sketch's protocol.h. Every read has a deadline, and every failure a
 student can cause becomes a FlashError whose message says what to do.
-`port="sim"` is the simulated Uno (bingo_kit.simulator) running the very same firmware in simavr.
-Which ports exist is bingo_kit.ports; what the board answers, bingo_kit.answers; whether the board agrees with
-the laptop, bingo_kit.agreement.
+`port="sim"` is the simulated Uno (bingo_kit.board.simavr) running the very same firmware in simavr.
+Which ports exist is bingo_kit.board.ports; what the board answers, bingo_kit.board.answers; whether the board agrees with
+the laptop, bingo_kit.board.agreement.
 """
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ import numpy as np
 import serial
 from tqdm.auto import tqdm
 
-from bingo_kit.answers import BoardInfo, NotBingoFirmwareError, Prediction, UploadResult, parse_identify
+from bingo_kit.board.answers import BoardInfo, NotBingoFirmwareError, Prediction, UploadResult, parse_identify
 from bingo_kit.export import decode_blob
-from bingo_kit.ports import NoBoardError, find_arduino
-from bingo_kit.protocol import (
+from bingo_kit.board.ports import NoBoardError, find_arduino
+from bingo_kit.board.simavr import BlankSimulatedUno, SimulatedBoard, default_sim_eeprom
+from bingo_kit.board.protocol import (
     BAUD_RATE, BLOB_FORMAT_VERSION, BOOT_QUIET_SECONDS, CMD_IDENTIFY, CMD_NONE, CMD_PREDICT, CMD_UPLOAD_ABORT,
     CMD_UPLOAD_BEGIN, CMD_UPLOAD_CHUNK, CMD_UPLOAD_COMMIT, COMMIT_SECONDS_PER_BYTE, COMMIT_TIMEOUT,
     FRAME_BYTE_TIMEOUT_MS, HANDSHAKE_RETRY_SECONDS, HANDSHAKE_SECONDS, MAX_REQUEST_PAYLOAD, PREDICT_MAX_LOGITS,
@@ -83,8 +84,6 @@ class BingoBoard:
             port = find_arduino()
         self.port_name = port
         if port == "sim" and sim_eeprom is None:
-            from bingo_kit.simulator import default_sim_eeprom
-
             sim_eeprom = default_sim_eeprom()
         # Key of the registry: the port, or for a simulator its EEPROM file (one simulated board per file).
         blank = port == "sim-blank"   # the Simulated blank Uno: Optiboot, and a reset on every open (as DTR)
@@ -122,8 +121,6 @@ class BingoBoard:
     # -- opening -----------------------------------------------------------------------------------
 
     def _start_simulator(self, eeprom_path, blank: bool = False) -> None:
-        from bingo_kit.simulator import BlankSimulatedUno, SimulatedBoard
-
         self.simulator = BlankSimulatedUno.default() if blank else SimulatedBoard(eeprom_path)
         self.simulator.start()
 

@@ -1,12 +1,12 @@
 """What a board says, as Python objects: the IDENTIFY answer (hardware/PROTOCOL.md §5.1), an upload's result, and
-a PREDICT answer (§5.2). bingo_kit.flash asks the questions.
+a PREDICT answer (§5.2). bingo_kit.board.board asks the questions.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bingo_kit.boards import Board, board_for_identify_code
-from bingo_kit.protocol import BLOB_MAGIC, IDENTIFY_ANSWER, FlashError
+from bingo_kit.board.protocol import BLOB_MAGIC, IDENTIFY_ANSWER, FlashError
 
 
 class NotBingoFirmwareError(FlashError):

@@ -14,10 +14,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from bingo_kit.export import decode_blob
-from bingo_kit.answers import BoardInfo
-from bingo_kit.flash import BingoBoard, as_input_bytes
+from bingo_kit.board.answers import BoardInfo
+from bingo_kit.board.board import BingoBoard, as_input_bytes
 from bingo_kit.paths import cache_dir
-from bingo_kit.protocol import FlashError, NoModelError, crc16
+from bingo_kit.board.protocol import FlashError, NoModelError, crc16
 
 
 def _model_cache() -> Path:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from serial.tools import list_ports as serial_list_ports
 
 from bingo_kit.boards import guess_board
-from bingo_kit.protocol import FlashError
+from bingo_kit.board.protocol import FlashError
 
 
 class NoBoardError(FlashError):

@@ -9,7 +9,7 @@ reports the simulated CPU cycle counter on request.
 Uno's fuses, and a reset each time a program opens its port (as DTR resets a real one), so that avrdude and
 `install_firmware` talk to a real bootloader. Its flash is kept in a file too.
 
-Building (the sketch, the runner, the bootloader) lives in bingo_kit.firmware; builds are cached there.
+Building (the sketch, the runner, the bootloader) lives in bingo_kit.board.firmware; builds are cached there.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ import time
 import weakref
 from pathlib import Path
 
-from bingo_kit import firmware
+from bingo_kit.board import firmware
 from bingo_kit.boards import BOARDS
 from bingo_kit.errors import KitError
-from bingo_kit.firmware import (
+from bingo_kit.board.firmware import (
     HARDWARE_DIR,
     ToolsMissingError,
     board_fuses,
