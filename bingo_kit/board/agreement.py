@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from bingo_kit.export import decode_blob
 from bingo_kit.board.answers import BoardInfo
@@ -69,11 +68,7 @@ def compare_board_with_reference(board: BingoBoard, blob: bytes, x_u8, y=None, p
     if not info.has_model or info.model_crc != crc16(blob) or info.model_length != len(blob):
         raise FlashError("The board holds a different model than the one given — flash it first.")
     expected = decode_blob(blob).logits(x_u8)
-    predictions = []
-    for row in tqdm(x_u8, desc="predict", disable=not progress, leave=False):
-        predictions.append(board.predict(row))
-        if on_progress is not None:
-            on_progress(len(predictions), len(x_u8))
+    predictions = board.predict_many(x_u8, progress=progress, on_progress=on_progress)
     same = [p.logits == list(row) for p, row in zip(predictions, expected.tolist())]
     labels = np.array([p.label for p in predictions])
     return BoardComparison(

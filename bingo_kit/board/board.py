@@ -58,6 +58,16 @@ def as_input_bytes(x_u8) -> np.ndarray:
     return data
 
 
+# "page": the Simulated Uno in the notebook page, reached through the kit's pyserial back end (bingo_kit.board.page)
+PAGE_PORT = "page"
+PAGE_URL = "page://uno"
+if "bingo_kit.board.urlhandler" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("bingo_kit.board.urlhandler")
+
+# Test digits per trip over a relay that keeps the one-request-at-a-time rule (the page's): a 64-input digit is
+# two requests, so 25 digits are 50 requests, about 0.3 s of wire at 115 200 baud, one progress step each
+BATCH_ROWS = 25
+
 # Boards this process has open, by port. A notebook cell re-run creates a new BingoBoard for a port the
 # previous run never closed; closing the stale one first is what lets the port open again.
 _OPEN_BOARDS: dict[str, BingoBoard] = {}
@@ -66,10 +76,12 @@ _OPEN_BOARDS: dict[str, BingoBoard] = {}
 class BingoBoard:
     """A board running the BINGO sketch. Use as a context manager, or call close().
 
-    port: a device path ("/dev/ttyACM0", "COM3"), "auto" (the first Arduino-looking port) or "sim"
-    (a simulated Uno this object starts and stops; its EEPROM lives in `sim_eeprom`, by default the file
-    shared by all `--port sim` commands). Opening waits `boot_wait` seconds (default: 2 s for a port that
-    resets the board, 0 for a pty like the simulator's), then shakes hands (§4.4); `info` holds IDENTIFY.
+    port: a device path ("/dev/ttyACM0", "COM3"), "auto" (the first Arduino-looking port), "sim" (a simulated
+    Uno in simavr this object starts and stops; its EEPROM lives in `sim_eeprom`, by default the file shared by
+    all `--port sim` commands), "page" (the Simulated Uno in the notebook page, bingo_kit.board.page: talk to it
+    from the board's thread, see bingo_kit.board.session) or a pyserial URL. Opening waits `boot_wait` seconds
+    (default: 2 s for a port that resets the board, 0 for a pty like the simulator's or the page), then shakes
+    hands (§4.4); `info` holds IDENTIFY.
     """
 
     def __init__(self, port: str = "auto", *, sim_eeprom=None, handshake_seconds: float | None = None,
@@ -96,19 +108,25 @@ class BingoBoard:
                 self._start_simulator(sim_eeprom, blank)
                 device = self.simulator.port
             else:
-                device = port
+                device = PAGE_URL if port == PAGE_PORT else port
             self._serial = self._open(device)
-            self._fd = self._serial.fileno() if os.name == "posix" else None  # for _write_frame's fast path
+            # for _write_frame's fast path: a real file descriptor (a USB port or a pty), not a URL's back end
+            self._fd = self._serial.fileno() if os.name == "posix" and isinstance(self._serial, serial.Serial) else None
             _OPEN_BOARDS[self._registry_key] = self
             self.device = device
-            real_port = _resets_on_open(device)
-            self.response_timeout = RESPONSE_TIMEOUT if real_port else SIM_RESPONSE_TIMEOUT
+            # a back end of the kit's own says how its board behaves (bingo_kit/board/urlhandler)
+            real_port = getattr(self._serial, "resets_board_on_open", None)
+            if real_port is None:
+                real_port = _resets_on_open(device)
+            self._fixed_response_timeout = RESPONSE_TIMEOUT if real_port else SIM_RESPONSE_TIMEOUT
             if boot_wait is None:
                 boot_wait = BOOT_QUIET_SECONDS if real_port or blank else 0.0
             self.boot_wait = boot_wait
             time.sleep(boot_wait)  # the board resets on open (DTR); let its bootloader finish undisturbed
             # §4.4: the same 4 s for every port; a simulator's pty exists only once its board runs.
-            self.info = self._handshake(HANDSHAKE_SECONDS if handshake_seconds is None else handshake_seconds)
+            if handshake_seconds is None:
+                handshake_seconds = getattr(self._serial, "handshake_seconds", HANDSHAKE_SECONDS)
+            self.info = self._handshake(handshake_seconds)
             if self.info.uploading:
                 # §5.1/§4.4: an upload left dangling by a host that went away. It hides the stored model
                 # (IDENTIFY says "no model" while model[] is being overwritten); ABORT brings it back.
@@ -128,6 +146,8 @@ class BingoBoard:
     def _open(device: str):
         try:
             # A short read timeout; _read() loops on it until each response's own deadline (§4.4).
+            if "://" in device:  # a pyserial URL: one of the kit's back ends (the page) or pyserial's own
+                return serial.serial_for_url(device, BAUD_RATE, timeout=0.05, write_timeout=1.0)
             # exclusive: a second program (or a forgotten handle) cannot talk over us, as on Windows.
             exclusive = True if os.name == "posix" else None
             return serial.Serial(device, BAUD_RATE, timeout=0.05, write_timeout=1.0, exclusive=exclusive)
@@ -151,7 +171,9 @@ class BingoBoard:
                 self._serial.reset_input_buffer()
                 self._unread = b""
                 self._write_frame(CMD_IDENTIFY, b"")
-                try_deadline = min(deadline, time.monotonic() + HANDSHAKE_RETRY_SECONDS)
+                # a board behind a network (the page's) gets one round trip per try, not 250 ms
+                retry = max(HANDSHAKE_RETRY_SECONDS, getattr(self._serial, "handshake_retry_seconds", 0.0))
+                try_deadline = min(deadline, time.monotonic() + retry)
                 status, payload = self._read_response(CMD_IDENTIFY, try_deadline)
                 if status == 0:
                     return parse_identify(payload)
@@ -159,7 +181,7 @@ class BingoBoard:
                 pass
             if time.monotonic() >= deadline:
                 break
-        where = "the simulated Uno" if self.simulator else self.port_name
+        where = self._where()
         if self._bytes_heard:
             raise NotBingoFirmwareError(
                 f"Something answers on {where}, but not the BINGO firmware. Put the receiver on the board with "
@@ -170,15 +192,36 @@ class BingoBoard:
 
     # -- frames (§4) -------------------------------------------------------------------------------
 
+    @property
+    def response_timeout(self) -> float:
+        """§4.4's time-out per response; a back end of the kit's own may set its own (the page's grows when its
+        simulation runs slow)."""
+        return getattr(self._serial, "response_timeout", None) or self._fixed_response_timeout
+
+    @response_timeout.setter
+    def response_timeout(self, seconds: float) -> None:
+        self._fixed_response_timeout = seconds
+
+    def _where(self) -> str:
+        if self.simulator:
+            return "the simulated Uno"
+        return "the Simulated Uno in the page" if self.port_name == PAGE_PORT else self.port_name
+
     def _disconnected(self, what: str) -> BoardDisconnectedError:
+        if self.port_name == PAGE_PORT:
+            return BoardDisconnectedError(f"The Simulated Uno in the page stopped answering {what} — was the page "
+                                          "reloaded or closed? Keep the notebook open and try again; a model "
+                                          "already on it is kept.")
         where = "The simulated Uno" if self.simulator else f"The board on {self.port_name}"
         return BoardDisconnectedError(f"{where} stopped answering {what} — was it unplugged or reset? "
                                       "Plug it back in and try again; a model already on it is kept.")
 
     def _write_frame(self, command: int, payload: bytes) -> None:
+        self._write_bytes(request_frame(command, payload))
+
+    def _write_bytes(self, frame: bytes) -> None:
         if self._serial is None:
             raise FlashError("This board connection is closed; connect again.")
-        frame = request_frame(command, payload)
         try:
             # Stop-and-wait pays the host's turn-around once per request, so on POSIX hand the frame to the
             # kernel in one os.write (pyserial's write adds a select() per call); whatever the driver did not
@@ -239,6 +282,47 @@ class BingoBoard:
             raise self._status_error(status, answer)
         return answer
 
+    def _request_many(self, requests: list[tuple[int, bytes]], on_answer: Callable[[int], None] | None = None,
+                      answers: list[bytes] | None = None) -> list[bytes]:
+        """Several requests, their answers in order (each checked as _request does). Where the transport keeps
+        §4.1's one-request-at-a-time rule itself (the page's relay, bingo_kit/page/src/widget.js), they go out
+        in one write, so a batch pays the trip to the board once; elsewhere one by one. `on_answer(n)` after
+        the n-th answer, which is then `answers[n - 1]` (pass your own list to read it there)."""
+        answers = [] if answers is None else answers
+        if len(requests) == 1 or not getattr(self._serial, "relays_stop_and_wait", False):
+            for command, payload in requests:
+                answers.append(self._request(command, payload))
+                if on_answer is not None:
+                    on_answer(len(answers))
+            return answers
+        self._write_bytes(b"".join(request_frame(command, payload) for command, payload in requests))
+        try:
+            for command, _ in requests:
+                try:
+                    status, answer = self._read_response(command, time.monotonic() + self.response_timeout)
+                except _NoReply:
+                    raise self._disconnected(f"(no reply within {self.response_timeout:.1f} s)") from None
+                if status != Status.OK:
+                    raise self._status_error(status, answer)
+                answers.append(answer)
+                if on_answer is not None:
+                    on_answer(len(answers))
+        except BaseException:
+            self._forget_the_rest_of_the_batch()
+            raise
+        return answers
+
+    def _forget_the_rest_of_the_batch(self) -> None:
+        """After a failed batch: the relay drops the requests it still holds, and the answer to the one the board
+        has may still come: wait for it, so that it is never read as the answer to a later request."""
+        try:
+            self._serial.discard_queued_requests()
+            time.sleep(min(self.response_timeout, 1.0))
+            self._serial.reset_input_buffer()
+        except Exception:  # noqa: BLE001 - the link may be gone too; the error that brought us here is the news
+            pass
+        self._unread = b""
+
     def _let_the_line_settle(self) -> None:
         """§4.3: after E_FRAME_LENGTH the board ignores bytes until the line has been quiet for 50 ms."""
         time.sleep(2 * FRAME_BYTE_TIMEOUT_MS / 1000)
@@ -286,16 +370,23 @@ class BingoBoard:
         chunk_size = min(MAX_REQUEST_PAYLOAD, begin[2] if len(begin) >= 3 and begin[2] else MAX_REQUEST_PAYLOAD)
         try:
             with tqdm(total=len(blob), unit="B", desc="upload", disable=not progress, leave=False) as bar:
-                for offset in range(0, len(blob), chunk_size):
-                    piece = blob[offset:offset + chunk_size]
-                    (received,) = struct.unpack("<H", self._request(CMD_UPLOAD_CHUNK, piece)[:2])
-                    if received != offset + len(piece):
+                offsets = range(0, len(blob), chunk_size)
+                ends = [min(offset + chunk_size, len(blob)) for offset in offsets]
+                answers: list[bytes] = []
+
+                def chunk_arrived(count: int) -> None:
+                    (received,) = struct.unpack("<H", answers[count - 1][:2])
+                    if received != ends[count - 1]:
                         raise BoardError(f"The board counted {received} bytes where the kit sent "
-                                         f"{offset + len(piece)} — flash again.")
-                    bar.update(len(piece))
+                                         f"{ends[count - 1]} — flash again.")
+                    bar.update(ends[count - 1] - (ends[count - 2] if count > 1 else 0))
                     if on_progress is not None:
-                        on_progress(offset + len(piece), len(blob))
-            commit_timeout = COMMIT_TIMEOUT + COMMIT_SECONDS_PER_BYTE * len(blob)
+                        on_progress(ends[count - 1], len(blob))
+
+                self._request_many([(CMD_UPLOAD_CHUNK, blob[offset:offset + chunk_size]) for offset in offsets],
+                                   on_answer=chunk_arrived, answers=answers)
+            # a simulation slower than the chip (the page's, on a busy computer) writes its EEPROM slower too
+            commit_timeout = (COMMIT_TIMEOUT + COMMIT_SECONDS_PER_BYTE * len(blob)) * getattr(self._serial, "time_scale", 1.0)
             board_crc, length, eeprom_ms = struct.unpack("<HHH", self._request(CMD_UPLOAD_COMMIT, timeout=commit_timeout)[:6])
         except BoardDisconnectedError:
             raise
@@ -316,31 +407,58 @@ class BingoBoard:
     def predict(self, x_u8) -> Prediction:
         """Run the board's model on one input (bytes or uint8 array); §5.3 sends it in 58-byte pieces."""
         data = as_input_bytes(x_u8).reshape(-1).tobytes()
+        return self._prediction(data, self._ask(self._predict_pieces(data), len(data)))
+
+    def predict_many(self, x_u8, progress: bool = True,
+                     on_progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+        """predict() for each row; `on_progress(done, total)` as answers come. Over the page's relay the rows go in
+        batches of BATCH_ROWS, each batch in one trip."""
+        rows = [row.tobytes() for row in np.atleast_2d(as_input_bytes(x_u8))]
+        batch = BATCH_ROWS if getattr(self._serial, "relays_stop_and_wait", False) else 1
+        predictions: list[Prediction] = []
+        with tqdm(total=len(rows), desc="predict", disable=not progress, leave=False) as bar:
+            for start in range(0, len(rows), batch):
+                block = rows[start:start + batch]
+                pieces = [self._predict_pieces(data) for data in block]
+                answers = self._ask([piece for row in pieces for piece in row], max(map(len, block)))
+                for data, row in zip(block, pieces):
+                    predictions.append(self._prediction(data, answers[:len(row)]))
+                    answers = answers[len(row):]
+                bar.update(len(block))
+                if on_progress is not None:
+                    on_progress(len(predictions), len(rows))
+        return predictions
+
+    def _predict_pieces(self, data: bytes) -> list[tuple[int, bytes]]:
+        """§5.3: the PREDICT requests that carry one input, offset first."""
         if not data:
             raise FlashError("An input needs at least one byte.")
         piece_size = MAX_REQUEST_PAYLOAD - 1
-        for offset in range(0, len(data), piece_size):
-            if offset > 255:
-                raise FlashError(f"{len(data)} inputs are more than the board protocol can address (256).")
-            piece = data[offset:offset + piece_size]
-            try:
-                answer = self._request(CMD_PREDICT, bytes([offset]) + piece)
-            except BadLengthError:
-                raise BadLengthError(f"The model on the board takes fewer than {len(data)} inputs.") from None
-            last = offset + len(piece) == len(data)
-            if answer and not last:
-                raise BadLengthError(f"The model on the board takes {offset + len(piece)} inputs, "
-                                     f"not {len(data)}.")
+        if (len(data) - 1) // piece_size * piece_size > 255:  # the last piece's offset must fit its u8
+            raise FlashError(f"{len(data)} inputs are more than the board protocol can address (256).")
+        return [(CMD_PREDICT, bytes([offset]) + data[offset:offset + piece_size])
+                for offset in range(0, len(data), piece_size)]
+
+    def _ask(self, requests: list[tuple[int, bytes]], inputs: int) -> list[bytes]:
+        try:
+            return self._request_many(requests)
+        except BadLengthError:
+            raise BadLengthError(f"The model on the board takes fewer than {inputs} inputs.") from None
+
+    def _prediction(self, data: bytes, answers: list[bytes]) -> Prediction:
+        """The Prediction in the answers to _predict_pieces(data): only the last piece's answer may carry one."""
+        piece_size = MAX_REQUEST_PAYLOAD - 1
+        for index, answer in enumerate(answers[:-1]):
+            if answer:
+                raise BadLengthError(f"The model on the board takes {min(len(data), (index + 1) * piece_size)} "
+                                     f"inputs, not {len(data)}.")
+        answer = answers[-1]
         if not answer:
             raise BadLengthError(f"The model on the board takes more than {len(data)} inputs.")
         label, n_classes, cycles = struct.unpack("<BBI", answer[:6])
         logits = list(struct.unpack(f"<{n_classes}i", answer[6:6 + 4 * n_classes]))
         clock_khz = self.info.clock_khz or 16_000
         return Prediction(label, logits, cycles, cycles * 1000.0 / clock_khz)
-
-    def predict_many(self, x_u8, progress: bool = True) -> list[Prediction]:
-        rows = np.atleast_2d(as_input_bytes(x_u8))
-        return [self.predict(row) for row in tqdm(rows, desc="predict", disable=not progress, leave=False)]
 
     # -- lifetime ----------------------------------------------------------------------------------
 

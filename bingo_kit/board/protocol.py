@@ -98,10 +98,11 @@ HANDSHAKE_SECONDS = 4.0        # IDENTIFY tries for at most this long (a simulat
 HANDSHAKE_RETRY_SECONDS = 0.25
 RESPONSE_TIMEOUT = 0.5         # per response from a board
 SIM_RESPONSE_TIMEOUT = 1.5     # per response from a simulated board, a process a busy computer can starve
+PAGE_RESPONSE_TIMEOUT = 5.0    # per response from the Uno in a notebook page: kernel, server, network, browser
 COMMIT_TIMEOUT = 3.0           # UPLOAD_COMMIT: this plus COMMIT_SECONDS_PER_BYTE per blob byte
 COMMIT_SECONDS_PER_BYTE = 0.0034   # an ATmega EEPROM byte write takes ~3.4 ms
 HOST_ONLY = ("BOOT_QUIET_SECONDS", "HANDSHAKE_SECONDS", "HANDSHAKE_RETRY_SECONDS", "RESPONSE_TIMEOUT",
-             "SIM_RESPONSE_TIMEOUT", "COMMIT_TIMEOUT", "COMMIT_SECONDS_PER_BYTE")
+             "SIM_RESPONSE_TIMEOUT", "PAGE_RESPONSE_TIMEOUT", "COMMIT_TIMEOUT", "COMMIT_SECONDS_PER_BYTE")
 
 # §5.1: magic, major, minor, blob format, board, capacity, free RAM, has model, length, CRC, widest layer,
 # max chunk, uploading, clock in kHz

@@ -42,7 +42,8 @@ from bingo_kit.board.firmware import (
 from bingo_kit.paths import build_dir, cache_dir
 
 RUNNER_SOURCE = HARDWARE_DIR / "sim" / "bingo_sim.c"
-SIMAVR_INCLUDE = Path("/usr/include/simavr")
+# SIMAVR_INCLUDE elsewhere: simavr installed by hand (or, in a test, hidden from the kit)
+SIMAVR_INCLUDE = Path(os.environ.get("SIMAVR_INCLUDE", "/usr/include/simavr"))
 CPU_HZ = 16_000_000
 
 SIMULATOR_PACKAGES = "simavr libsimavr-dev libsimavrparts1"
@@ -92,6 +93,16 @@ def check_firmware_tools() -> None:
 def check_runner_tools() -> None:
     with _as_simulator_error():
         _check_runner_tools()
+
+
+def available() -> bool:
+    """Whether this computer can run the Simulated Uno in simavr (else the notebook page runs one: board.page)."""
+    try:
+        check_runner_tools()
+        check_firmware_tools()
+    except SimulatorUnavailableError:
+        return False
+    return True
 
 
 def _check_runner_tools() -> None:
