@@ -71,11 +71,12 @@ class StatusLine(widgets.HTML):
                        "This is a bug; please tell your teacher.")
 
 
-def reporting(status_of: Callable[[Any], StatusLine]):
+def reporting(status_of: Callable[[Any], StatusLine], failed: Callable[[], Any] = lambda: None):
     """Decorate a widget callback so any exception lands in the widget's status line.
 
     ipywidgets would otherwise send it to the browser's log console, where no student ever looks.
-    `status_of(self)` picks the status line; the wrapped method returns None after a failure.
+    `status_of(self)` picks the status line; after a failure the wrapped method returns `failed()` (None, or
+    e.g. a finished BoardJob for a method a cell may `await`).
     """
     def decorate(method):
         @functools.wraps(method)
@@ -84,7 +85,7 @@ def reporting(status_of: Callable[[Any], StatusLine]):
                 return method(self, *args, **kwargs)
             except Exception as error:  # noqa: BLE001 - reported, not swallowed
                 status_of(self).report(error)
-                return None
+                return failed()
         return wrapper
     return decorate
 
@@ -126,12 +127,12 @@ def new_figure(width: float, height: float, dpi: int = 72):
 
 # --- the port list -------------------------------------------------------------------------------
 
-def fill_port_dropdown(dropdown: widgets.Dropdown, simulated: tuple[str, str]) -> list[PortInfo]:
-    """Put the USB serial ports (Arduino-looking first) and then the simulated board (label, value) in
+def fill_port_dropdown(dropdown: widgets.Dropdown, *simulated: tuple[str, str]) -> list[PortInfo]:
+    """Put the USB serial ports (Arduino-looking first) and then the simulated boards (label, value) in
     `dropdown`, keeping the chosen port when it is still there. Returns the USB ports it listed.
 
     Ports without a USB id (a PC's built-in COM1 / ttyS0) are left out: no Arduino lives there. Even if
-    listing fails, the simulated board stays selectable.
+    listing fails, the simulated boards stay selectable.
     """
     previous = dropdown.value
     usb: list[PortInfo] = []
@@ -139,7 +140,7 @@ def fill_port_dropdown(dropdown: widgets.Dropdown, simulated: tuple[str, str]) -
         usb = [info for info in list_ports() if info.is_arduino or info.vid is not None]
     finally:
         options = [(f"{info.device} — {info.board_guess or info.description or 'unknown USB serial'}", info.device)
-                   for info in usb] + [simulated]
+                   for info in usb] + list(simulated)
         dropdown.options = options
         values = [value for _, value in options]
         dropdown.value = previous if previous in values else values[0]

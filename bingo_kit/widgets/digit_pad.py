@@ -15,6 +15,7 @@ import torch
 import ipywidgets as widgets
 
 from bingo_kit import drawing
+from bingo_kit.board.session import BoardJob, run_on_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import inputs_to_bytes
 from bingo_kit.widgets.common import KitWidget, StatusLine, live_widget, reporting
@@ -89,6 +90,8 @@ class DigitPad(KitWidget):
         self.host_prediction: int | None = None
         self.board_prediction: int | None = None
         self.top3: list[tuple[int, float]] = []
+        self._asked = 0            # drawings asked about so far: a late board answer for an old one is dropped
+        self._board_job = None     # the board's answer for what is on the pad now (a BoardJob)
 
         self.canvas = Canvas(width=CANVAS * SCALE, height=CANVAS * SCALE,
                              layout=widgets.Layout(width=f"{CANVAS * SCALE}px", height=f"{CANVAS * SCALE}px",
@@ -201,8 +204,8 @@ class DigitPad(KitWidget):
     def _touch_end(self, touches):
         self._end()
 
-    @reporting(lambda self: self.status)
-    def draw(self, strokes) -> None:
+    @reporting(lambda self: self.status, failed=BoardJob.finished)
+    def draw(self, strokes):
         """Draw strokes from code, exactly as a pen would: each a list of (x, y) canvas pixels (0 ≤ x, y < 32).
 
         A drawing the pad cannot read (empty, off the canvas, not numbers) is reported in the status line
@@ -214,6 +217,7 @@ class DigitPad(KitWidget):
             for x, y in points[1:]:
                 self._extend(float(x), float(y))
             self._end()
+        return self._board_job  # `await pad.draw(...)` waits for the board's answer too
 
     # --- what is on the pad ----------------------------------------------------------------------
     def _blank_canvas(self) -> None:
@@ -267,8 +271,8 @@ class DigitPad(KitWidget):
         self.status.clear()
         self.predict()
 
-    @reporting(lambda self: self.status)
-    def load_example(self, digit: int) -> None:
+    @reporting(lambda self: self.status, failed=BoardJob.finished)
+    def load_example(self, digit: int):
         data = self._dataset()
         matches = (data.y_test == digit).nonzero().flatten()
         if len(matches) == 0:
@@ -276,6 +280,7 @@ class DigitPad(KitWidget):
         # say it first: a board error while predicting must not be overwritten by this line
         self.status.info(f"A {digit} from the test set, as the network sees it. Draw to start your own.")
         self.set_pixels(data.x_test[int(matches[0])].numpy())
+        return self._board_job
 
     def _dataset(self):
         if self._data is None:
@@ -286,23 +291,26 @@ class DigitPad(KitWidget):
 
     # --- predicting ------------------------------------------------------------------------------
     def board(self):
-        """The connected board to ask, or None (a FlashButton that has not flashed yet counts as None)."""
-        source = self._board if self._board is not None else live_widget(self.model, "flash_button")
-        if source is not None and hasattr(source, "connected_board"):
-            return source.connected_board()
-        return source
+        """Where the board's answers come from: the given BingoBoard or FlashButton, else the FlashButton currently
+        showing this model; None when there is none."""
+        return self._board if self._board is not None else live_widget(self.model, "flash_button")
 
-    @reporting(lambda self: self.status)
-    def predict(self) -> None:
+    @reporting(lambda self: self.status, failed=BoardJob.finished)
+    def predict(self):
+        """Both answers for what is on the pad now. Returns the board's job: a cell can `await pad.predict()` until
+        the board has answered too (at once when there is no board to ask)."""
+        self._asked += 1
         if not self.pixels.any():
             self.host_prediction = self.board_prediction = None
             self.top3 = []
             self.host_text.value = _big("Laptop: <i>draw a digit</i>")
             self.board_text.value = _big("Board: <i>draw a digit</i>")
             self.top3_text.value = ""
-            return
+            self._board_job = BoardJob.finished()
+            return self._board_job
         self._predict_host()
-        self._predict_board()
+        self._board_job = self._predict_board()
+        return self._board_job
 
     def _predict_host(self) -> None:
         x = torch.from_numpy(np.ascontiguousarray(self.pixels, dtype=np.float32).reshape(1, -1))
@@ -315,18 +323,32 @@ class DigitPad(KitWidget):
         self.host_text.value = _big(f"Laptop: <b style='font-size:1.5em'>{label}</b> ({100 * sure:.0f} % sure)")
         self.top3_text.value = _big("Top 3: " + " · ".join(f"{d} ({100 * p:.0f} %)" for d, p in self.top3))
 
-    def _predict_board(self) -> None:
+    def _predict_board(self):
         self.board_prediction = None
-        board = self.board()
-        if board is None:
+        source = self.board()
+        if source is None or getattr(source, "flashed", True) is False:
             self.board_text.value = _big("Board: <i>not connected — flash the model first</i>")
-            return
+            return BoardJob.finished()
+        x_u8 = inputs_to_bytes(self.pixels.reshape(1, -1))[0]
+        asked = self._asked
         self.board_text.value = _big("Board: <i>thinking…</i>")
-        try:
-            answer = board.predict(inputs_to_bytes(self.pixels.reshape(1, -1))[0])
-        except Exception:
+        if hasattr(source, "flashed"):    # a FlashButton: its board, in that board's thread
+            job = source.predict(x_u8)
+        else:                             # a BingoBoard given directly
+            job = run_on_board(getattr(source, "port_name", ""), source.predict, x_u8)
+        job.add_done_callback(lambda done: self._show_board_answer(done, asked))
+        return job
+
+    def _show_board_answer(self, job, asked: int) -> None:
+        """The board's answer, when it comes (at once for a USB or simavr board; later for the page's)."""
+        if asked != self._asked:  # the drawing changed while the board thought: this answer is for the old one
+            return
+        error = job.exception()
+        if error is not None:
             self.board_text.value = _big("Board: <i>no answer</i>")
-            raise
+            self.status.report(error)
+            return
+        answer = job.result()
         self.board_prediction = int(answer.label)
         self.board_text.value = _big(f"Board: <b style='font-size:1.5em'>{answer.label}</b> "
                                      f"(thought for {answer.micros / 1000:.2f} ms)")
