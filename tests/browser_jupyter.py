@@ -34,8 +34,9 @@ def free_port() -> int:
 class JupyterLab:
     """`with JupyterLab(root_dir, scratch) as lab: page.goto(lab.url("lab/tree/x.ipynb"))`."""
 
-    def __init__(self, root_dir: Path, scratch: Path, start_timeout: float = 90.0):
+    def __init__(self, root_dir: Path, scratch: Path, start_timeout: float = 90.0, env: dict | None = None):
         self.root_dir, self.scratch = Path(root_dir), Path(scratch)
+        self.extra_env = dict(env or {})  # for the server and its kernels (e.g. tools hidden from the kit)
         self.start_timeout = start_timeout
         self.port = free_port()
         self.process: subprocess.Popen | None = None
@@ -83,6 +84,7 @@ class JupyterLab:
                    BINGO_KIT_CACHE=str(self.scratch / "cache"),
                    MPLCONFIGDIR=matplotlib.get_cachedir(),
                    PYTHONUNBUFFERED="1")
+        env.update(self.extra_env)
         log = open(self.log_path, "w")
         # own session: the server's children can be found (and stopped) without touching anything else
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -219,6 +221,29 @@ def run_all_cells(page, *, ready_timeout_ms=120_000, start_timeout_ms=20_000, fi
         raise AssertionError("cells raised: " + "; ".join(errors))
 
 
+KERNEL_EXEC_JS = f"""async (code) => {{
+    const kernel = ({_NOTEBOOK}).sessionContext.session.kernel;
+    const future = kernel.requestExecute({{code, store_history: false}});
+    let out = "", error = null;
+    future.onIOPub = (msg) => {{
+        const kind = msg.header.msg_type;
+        if (kind === "stream") out += msg.content.text;
+        if (kind === "execute_result") out += msg.content.data["text/plain"] + "\\n";
+        if (kind === "error") error = msg.content.ename + ": " + msg.content.evalue;
+    }};
+    await future.done;
+    return {{out, error}};
+}}"""
+
+
+def kernel_exec(page, code: str) -> str:
+    """Run `code` in the open notebook's kernel (as a cell would, without adding one): its printed output."""
+    result = page.evaluate(KERNEL_EXEC_JS, code)
+    if result["error"]:
+        raise AssertionError(f"kernel code raised {result['error']}:\n{code}")
+    return result["out"]
+
+
 class Screenshots:
     """Numbered screenshots in the test's output dir, copied to <repo>/test-output/browser for people."""
 
@@ -246,7 +271,7 @@ class Screenshots:
 
 
 @contextlib.contextmanager
-def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path | None):
+def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path | None, env: dict | None = None):
     """JupyterLab on `root`, Chromium on `notebook`: yields (page, shots). On a failure it saves a screenshot and
     prints the server's log; the screenshots are published either way."""
     import pytest
@@ -255,7 +280,7 @@ def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path 
         pytest.skip(f"{CHROMIUM} is missing: sudo apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="pip install playwright (never `playwright install`)")
-    with JupyterLab(root, scratch) as lab, sync_api.sync_playwright() as playwright:
+    with JupyterLab(root, scratch, env=env) as lab, sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1300, "height": 1400})
         shots = Screenshots(page, scratch / "screenshots", public)
