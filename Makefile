@@ -18,7 +18,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 CLASSROOM ?= classroom
 
 .PHONY: help setup lessons classroom check-lessons build-lessons test test-fast system-packages sim-packages \
-        benchmarks clean
+        page page-packages benchmarks clean
 
 help:
 	@echo "make lessons        start JupyterLab on the student workspace (NO_BROWSER=1 to not open a browser)"
@@ -76,7 +76,19 @@ system-packages:
 	echo "Installing system packages:$$missing"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$missing
 
-test: setup system-packages
+# The browser side (bingo_kit/page: the Simulated Uno in the page). Its npm packages, exactly as package-lock.json
+# pins them: the tests rebuild the vendored dist/page.js with them and fail when it is stale. `make page` rebuilds
+# it after an edit of bingo_kit/page/src. Classrooms never need npm: the built bundle ships in the package.
+PAGE_DIR := bingo_kit/page
+$(PAGE_DIR)/node_modules/.package-lock.json: $(PAGE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing (Node.js 20 or newer): on Debian/Ubuntu sudo apt-get install nodejs npm"; exit 1; }
+	npm ci --prefix $(PAGE_DIR) --no-audit --no-fund --loglevel=error
+page-packages: $(PAGE_DIR)/node_modules/.package-lock.json
+
+page: page-packages
+	node $(PAGE_DIR)/build.mjs
+
+test: setup system-packages page-packages
 	$(PY) -m pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env --lesson-summary tests lessons bingo_kit/student_lessons
 
 # Unit tests only: no simulator, no browser, no notebooks.

@@ -60,6 +60,10 @@ def _test_on_board_by_hand(page, shots) -> None:
     flash.locator(".bingo-flash-count input").press("Enter")
     before = flash.locator(".bingo-flash-test-result").inner_text()
     flash.locator(".bingo-flash-test").click()
+    # students see the data arrive: the drawn Uno's TX and RX LEDs light while the digits and answers flow
+    page.wait_for_function("""() => { const uno = document.querySelector('.bingo-page-uno wokwi-arduino-uno');
+                                      return uno && uno.ledRX && uno.ledTX; }""", timeout=120_000, polling=10)
+    page.locator(".bingo-page-uno").first.screenshot(path=str(shots.directory / "leds-lit.png"))
     page.wait_for_function(
         """([before, n]) => {
             const text = document.querySelector('.bingo-flash-test-result').innerText;
