@@ -21,6 +21,13 @@ class SetupItem:
     detail: str
     essential: bool = True  # essential items must pass before the lessons; optional ones just inform
 
+    @property
+    def mark(self) -> str:
+        return "✅" if self.ok else ("❌" if self.essential else "➖")
+
+    def __repr__(self) -> str:
+        return f"{self.mark} {self.name}  {self.detail}"
+
 
 @dataclass
 class SetupReport:
@@ -39,8 +46,7 @@ class SetupReport:
         width = max((len(item.name) for item in self.items), default=0)
         lines = []
         for item in self.items:
-            mark = "✅" if item.ok else ("❌" if item.essential else "➖")
-            lines.append(f"{mark} {item.name:<{width}}  {item.detail}")
+            lines.append(f"{item.mark} {item.name:<{width}}  {item.detail}")
         lines.append("")
         lines.append("Ready for the lessons!" if self.ready else
                      "Something essential is missing: follow the ❌ lines, or ask your teacher.")

@@ -69,6 +69,9 @@ class PageUno(anywidget.AnyWidget):
         self.holder = None                # the open transport, if any (a board has one cable)
         self.on_msg(self._from_page)
 
+    def __repr__(self) -> str:
+        return f"Simulated Uno in this page ({self.name!r})"
+
     @classmethod
     def named(cls, name: str = "uno") -> PageUno:
         board = cls._named.get(name)

@@ -22,7 +22,7 @@ import importlib
 _HOME = {
     "common": ("start_lesson",),
     "feedback": ("Feedback",),
-    "setup_check": ("SetupItem", "SetupReport", "setup_report", "show_boards", "check_capacity"),
+    "setup_check": ("SetupItem", "SetupReport", "setup_report", "check_page_uno", "show_boards", "check_capacity"),
     "meet_the_network": ("show_digits", "show_pixels", "draw_network", "show_first_layer", "live_accuracy_plot",
                          "weight_count", "check_weight_count"),
     "pruning_by_hand": ("HAND_WEIGHTS", "show_hand_weights", "pruning_curve", "largest_by_magnitude",

@@ -9,7 +9,41 @@ from __future__ import annotations
 from bingo_kit.doctor import SetupItem, SetupReport, setup_report
 from bingo_kit.lessons.feedback import Feedback, check_number
 
-__all__ = ["SetupItem", "SetupReport", "setup_report", "show_boards", "check_capacity"]
+__all__ = ["SetupItem", "SetupReport", "setup_report", "check_page_uno", "show_boards", "check_capacity"]
+
+PAGE_UNO = "Simulated Uno in this page"
+
+
+async def check_page_uno(seconds: float = 10.0) -> SetupItem:
+    """Lesson 0: show the Simulated Uno that runs in this page (on any computer, no simavr needed) and ask it who it
+    is (IDENTIFY). `await` it: the page answers while the notebook waits."""
+    import time
+
+    from IPython.display import display
+
+    from bingo_kit.board.board import BingoBoard
+    from bingo_kit.board.page import NoPageError, PageUno
+    from bingo_kit.board.session import run_on_board
+    from bingo_kit.errors import KitError
+
+    board_view = PageUno.named("uno")
+    display(board_view)
+
+    def identify() -> str:
+        board_view.wait_for_page(seconds)
+        started = time.monotonic()
+        with BingoBoard("page") as board:
+            info = board.info
+        return (f"answered in {time.monotonic() - started:.1f} s: receiver {info.firmware_version}, room for "
+                f"{info.capacity} bytes of model")
+
+    try:
+        return SetupItem(PAGE_UNO, True, await run_on_board("page", identify), essential=False)
+    except NoPageError:
+        return SetupItem(PAGE_UNO, False, "not checked: no browser shows this notebook (a script, or nbval)",
+                         essential=False)
+    except KitError as error:
+        return SetupItem(PAGE_UNO, False, str(error), essential=False)
 
 
 def show_boards() -> None:
