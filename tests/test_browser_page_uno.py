@@ -156,3 +156,16 @@ def test_lesson_7_in_the_page_on_a_computer_without_avr_gcc_or_simavr(tmp_path):
         _test_on_board_by_hand(page, shots)
         _reload_and_identify(page, shots, crc)
         _same_logits_on_simavr(page, tmp_path)
+
+
+def test_lesson_0_meets_the_uno_in_the_page(tmp_path):
+    """Lesson 0's check starts the page's Uno and gets its IDENTIFY answer, on any computer."""
+    workspace = tmp_path / "classroom"
+    make_workspace(workspace)
+    with notebook_in_chromium(workspace, tmp_path, "00_setup_check.ipynb", PUBLIC_SCREENSHOTS / "lesson-0") as (page, shots):
+        run_all_cells(page)
+        page.locator(".bingo-page-uno").first.scroll_into_view_if_needed()
+        shots.take("lesson-0-page-uno")
+        outputs = " ".join(page.locator(".jp-OutputArea-output").all_inner_texts())
+        assert re.search(r"✅ Simulated Uno in this page +answered in [\d.]+ s: receiver 1\.0, room for 1020 bytes",
+                         outputs), outputs[-2000:]
