@@ -34,8 +34,10 @@ def free_port() -> int:
 class JupyterLab:
     """`with JupyterLab(root_dir, scratch) as lab: page.goto(lab.url("lab/tree/x.ipynb"))`."""
 
-    def __init__(self, root_dir: Path, scratch: Path, start_timeout: float = 90.0, env: dict | None = None):
+    def __init__(self, root_dir: Path, scratch: Path, start_timeout: float = 90.0, env: dict | None = None,
+                 extra_args: tuple = ()):
         self.root_dir, self.scratch = Path(root_dir), Path(scratch)
+        self.extra_args = list(extra_args)
         self.extra_env = dict(env or {})  # for the server and its kernels (e.g. tools hidden from the kit)
         self.start_timeout = start_timeout
         self.port = free_port()
@@ -73,6 +75,7 @@ class JupyterLab:
         ]
         if os.geteuid() == 0:
             command.append("--allow-root")
+        command += self.extra_args
         import matplotlib
 
         env = dict(os.environ,
@@ -158,8 +161,8 @@ class JupyterLab:
         self.stop()
 
 
-def launch_chromium(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+def launch_chromium(playwright, extra_args=()):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
 
 
 # --- driving a notebook ----------------------------------------------------------------------------
@@ -271,7 +274,8 @@ class Screenshots:
 
 
 @contextlib.contextmanager
-def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path | None, env: dict | None = None):
+def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path | None, env: dict | None = None,
+                         init_script: str | None = None, host: str = "127.0.0.1"):
     """JupyterLab on `root`, Chromium on `notebook`: yields (page, shots). On a failure it saves a screenshot and
     prints the server's log; the screenshots are published either way."""
     import pytest
@@ -280,12 +284,17 @@ def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path 
         pytest.skip(f"{CHROMIUM} is missing: sudo apt-get install chromium")
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="pip install playwright (never `playwright install`)")
-    with JupyterLab(root, scratch, env=env) as lab, sync_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    # a host name other than 127.0.0.1 must be let in (the server guards against DNS rebinding)
+    extra = () if host == "127.0.0.1" else ("--ServerApp.allow_remote_access=True",)
+    with JupyterLab(root, scratch, env=env, extra_args=extra) as lab, sync_api.sync_playwright() as playwright:
+        # another host name than 127.0.0.1 (resolved to it) makes the page an insecure context, as a hub on http://
+        browser = launch_chromium(playwright, [] if host == "127.0.0.1" else [f"--host-resolver-rules=MAP {host} 127.0.0.1"])
         page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        if init_script:
+            page.add_init_script(init_script)
         shots = Screenshots(page, scratch / "screenshots", public)
         try:
-            page.goto(lab.url(f"lab/tree/{notebook}"))
+            page.goto(lab.url(f"lab/tree/{notebook}").replace("127.0.0.1", host, 1))
             yield page, shots
         except Exception:
             try:

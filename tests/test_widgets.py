@@ -359,7 +359,8 @@ def _flash_button_on(port, label, model, digits):
 def test_flash_checks_the_fit_before_sending_any_model_byte(model, digits):
     with FakeBoard(capacity=1020) as fake:
         flash = _flash_button_on(fake.port, "ttyUSB0 — Uno/Nano clone (CH340)", model, digits)
-        assert [label for label, _ in flash.port.options][-3:-1] == ["Simulated Uno", "Simulated Uno in this page"]
+        assert [label for label, _ in flash.port.options][-4:-1] == ["Simulated Uno", "Simulated Uno in this page",
+                                                                    "USB board, through this browser"]
         try:
             flash.flash_button.click()  # dense: 1309 bytes
             assert flash.status.kind == "error"

@@ -61,6 +61,10 @@ def as_input_bytes(x_u8) -> np.ndarray:
 # "page": the Simulated Uno in the notebook page, reached through the kit's pyserial back end (bingo_kit.board.page)
 PAGE_PORT = "page"
 PAGE_URL = "page://uno"
+# "web-serial": a real board on the student's desk, reached from the page through Web Serial (board.page.PageSerial)
+WEB_SERIAL_PORT = "web-serial"
+WEB_SERIAL_URL = "page://serial"
+PAGE_URLS = {PAGE_PORT: PAGE_URL, WEB_SERIAL_PORT: WEB_SERIAL_URL}
 if "bingo_kit.board.urlhandler" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("bingo_kit.board.urlhandler")
 
@@ -108,7 +112,7 @@ class BingoBoard:
                 self._start_simulator(sim_eeprom, blank)
                 device = self.simulator.port
             else:
-                device = PAGE_URL if port == PAGE_PORT else port
+                device = PAGE_URLS.get(port, port)
             self._serial = self._open(device)
             # for _write_frame's fast path: a real file descriptor (a USB port or a pty), not a URL's back end
             self._fd = self._serial.fileno() if os.name == "posix" and isinstance(self._serial, serial.Serial) else None
@@ -205,9 +209,13 @@ class BingoBoard:
     def _where(self) -> str:
         if self.simulator:
             return "the simulated Uno"
-        return "the Simulated Uno in the page" if self.port_name == PAGE_PORT else self.port_name
+        return {PAGE_PORT: "the Simulated Uno in the page",
+                WEB_SERIAL_PORT: "the board connected through this browser"}.get(self.port_name, self.port_name)
 
     def _disconnected(self, what: str) -> BoardDisconnectedError:
+        gone = getattr(self._serial, "gone", None)  # the page knows why its board went away
+        if gone:
+            return BoardDisconnectedError(f"{gone} A model already on the board is kept.")
         if self.port_name == PAGE_PORT:
             return BoardDisconnectedError(f"The Simulated Uno in the page stopped answering {what} — was the page "
                                           "reloaded or closed? Keep the notebook open and try again; a model "

@@ -25,7 +25,7 @@ _LINES_LOCK = threading.Lock()
 
 def needs_own_thread(port: str) -> bool:
     """Whether talking to `port` must leave the kernel's main thread free (the page's board)."""
-    return port == "page" or str(port).startswith("page://")
+    return port in ("page", "web-serial") or str(port).startswith("page://")
 
 
 class BoardJob:

@@ -23,7 +23,7 @@ import numpy as np
 
 from bingo_kit.board import simavr
 from bingo_kit.board.agreement import compare_board_with_reference
-from bingo_kit.board.board import PAGE_PORT, BingoBoard
+from bingo_kit.board.board import PAGE_PORT, WEB_SERIAL_PORT, BingoBoard
 from bingo_kit.board.session import BoardJob, run_on_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model, inputs_to_bytes
@@ -33,6 +33,8 @@ SIMULATED = "sim"
 SIMULATED_LABEL = "Simulated Uno"
 PAGE = PAGE_PORT
 PAGE_LABEL = "Simulated Uno in this page"
+WEB_SERIAL = WEB_SERIAL_PORT
+WEB_SERIAL_LABEL = "USB board, through this browser"
 
 # port -> the FlashButton holding it, so a second widget can free it first
 _PORT_HOLDERS: "weakref.WeakValueDictionary[str, FlashButton]" = weakref.WeakValueDictionary()
@@ -43,6 +45,8 @@ def board_key_for(port: str, guess: str | None) -> str:
     clone may be a Mega, so the fit check uses the connected board's IDENTIFY answer instead."""
     if port in (SIMULATED, PAGE):
         return "uno"
+    if port == WEB_SERIAL:
+        return "uno"  # only a label: IDENTIFY tells
     return "mega" if guess and "mega" in guess.lower() else "uno"
 
 
@@ -51,14 +55,15 @@ def simulated_port(port: str) -> str:
     return PAGE if port == SIMULATED and not simavr.available() else port
 
 
-def _simulated_boards() -> list[tuple[str, str]]:
-    if simavr.available():
-        return [(SIMULATED_LABEL, SIMULATED), (PAGE_LABEL, PAGE)]
-    return [(PAGE_LABEL, PAGE)]
+def _boards_beside_usb() -> list[tuple[str, str]]:
+    """The simulated Unos, and a board the browser reaches (Web Serial: the way from a hub to the student's desk)."""
+    simulated = [(SIMULATED_LABEL, SIMULATED), (PAGE_LABEL, PAGE)] if simavr.available() else [(PAGE_LABEL, PAGE)]
+    return simulated + [(WEB_SERIAL_LABEL, WEB_SERIAL)]
 
 
 def _label(port: str) -> str:
-    return {SIMULATED: "the Simulated Uno", PAGE: "the Simulated Uno in this page"}.get(port, port)
+    return {SIMULATED: "the Simulated Uno", PAGE: "the Simulated Uno in this page",
+            WEB_SERIAL: "the board connected through this browser"}.get(port, port)
 
 
 class FlashButton(KitWidget):
@@ -125,20 +130,19 @@ class FlashButton(KitWidget):
     def refresh(self) -> None:
         """List the boards plugged in now (Arduino-looking ones first), plus the simulated Unos (always there)."""
         self._guesses = {}
-        usb = fill_port_dropdown(self.port, *_simulated_boards())
+        usb = fill_port_dropdown(self.port, *_boards_beside_usb())
         self._guesses = {info.device: info.board_guess for info in usb}
         real = len(usb)
         self.status.info(f"Found {real} board{'s' if real != 1 else ''} on USB" +
                          ("." if real else " — plug one in and press refresh, or use a Simulated Uno."))
 
     def _show_board(self) -> None:
-        """The drawn Uno appears with its board: creating it starts the simulation in the page."""
-        if self.port.value == PAGE:
-            from bingo_kit.board.page import PageUno
+        """The page's boards appear when chosen: the drawn Uno (creating it starts the simulation), or the board
+        through this browser with its Connect button."""
+        from bingo_kit.board.page import PageSerial, PageUno
 
-            self.board_view.children = [PageUno.named("uno")]
-        else:
-            self.board_view.children = []
+        shown = {PAGE: PageUno, WEB_SERIAL: PageSerial}.get(self.port.value)
+        self.board_view.children = [shown.named()] if shown else []
 
     @property
     def flashed(self) -> bool:
@@ -207,7 +211,7 @@ class FlashButton(KitWidget):
         report = export_model(self.model, board=table_entry, capacity=board.info.capacity, calibration_x=calibration)
         self.last_report = report
         if not report.fits:  # say it before any model byte is sent (no UPLOAD_BEGIN)
-            where = _label(port) if port in (SIMULATED, PAGE) else f"the {report.board.name} on {port}"
+            where = _label(port) if port in (SIMULATED, PAGE, WEB_SERIAL) else f"the {report.board.name} on {port}"
             raise KitError(f"The model needs {report.size} bytes but {where} holds {report.capacity}: "
                            f"{report.over_by} bytes too many. Prune more with the slider, then flash again.")
         self.status.info(f"Sending {report.size} bytes…")
@@ -225,7 +229,7 @@ class FlashButton(KitWidget):
         self.last_upload = result
         self._flashed_port = port
         self.progress.value, self.progress.bar_style = self.progress.max, "success"
-        where = {SIMULATED: SIMULATED_LABEL, PAGE: PAGE_LABEL}.get(port, port)
+        where = {SIMULATED: SIMULATED_LABEL, PAGE: PAGE_LABEL, WEB_SERIAL: "board connected through this browser"}.get(port, port)
         self.status.ok(f"Flashed {result.bytes} bytes to the {where} in {result.seconds:.2f} s "
                        f"(checksum {result.crc:#06x} confirmed).")
         return result

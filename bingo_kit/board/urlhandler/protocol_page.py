@@ -1,25 +1,30 @@
-"""`page://NAME`: a pyserial port whose other end is the Simulated Uno running in the notebook page.
+"""`page://NAME`: a pyserial port whose other end is a board the notebook page reaches (bingo_kit.board.page).
 
-`serial.serial_for_url("page://uno")` (bingo_kit.board.board registers this package) opens the board that
-bingo_kit.board.page.PageUno runs in the browser. Reads and writes follow pyserial's rules (a read returns what
-arrived within `timeout`); they must run off the kernel's main thread, which is where the page's bytes are
-delivered (see bingo_kit.board.page).
+    page://uno           the Simulated Uno running in the page (avr8js)
+    page://serial        a real board on the student's desk, through the browser's Web Serial
+    page://serial?raw    the same, its bytes passed straight through (a bootloader's STK500v1, not PROTOCOL.md)
+
+`serial.serial_for_url(...)` (bingo_kit.board.board registers this package) opens it. Reads and writes follow
+pyserial's rules (a read returns what arrived within `timeout`); they must run off the kernel's main thread, which
+is where the page's bytes are delivered (see bingo_kit.board.page). DTR and the baud rate reach a Web Serial board
+as the page's own line commands, so the kit's STK500v1 code can reset it and talk to its bootloader.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-from bingo_kit.board.page import PageUno
+from bingo_kit.board.page import BoardGoneError, PageSerial, PageUno
 from bingo_kit.board.protocol import PAGE_RESPONSE_TIMEOUT
+
+BOARDS = {"uno": PageUno, "serial": PageSerial}
 
 
 class Serial(SerialBase):
-    # what BingoBoard asks of a transport: opening it does not reset the board (no DTR, as simavr's pty), and a
-    # reply crosses the kernel, the Jupyter server, the network and the browser before it is read
+    # what BingoBoard asks of a transport: the kernel's open does not reset the board (the page's Uno runs on;
+    # a Web Serial board was reset when the page opened it, and the page keeps §4.4's quiet 2 s itself)
     resets_board_on_open = False
-    # the page hands requests to the board one at a time (bingo_kit/page/src/widget.js, Relay): a batch may be
-    # written at once and cross the network once
-    relays_stop_and_wait = True
 
     @property
     def time_scale(self) -> float:
@@ -28,38 +33,70 @@ class Serial(SerialBase):
 
     @property
     def response_timeout(self) -> float:
+        # a reply crosses the kernel, the Jupyter server, the network and the browser before it is read
         return PAGE_RESPONSE_TIMEOUT * self.time_scale
 
     @property
     def handshake_retry_seconds(self) -> float:
-        # the board already runs (no bootloader to ride out): a try lasts as long as any answer may take
+        # no bootloader to ride out from here: a try lasts as long as any answer may take
         return self.response_timeout
 
     @property
     def handshake_seconds(self) -> float:
-        return 2 * self.response_timeout
+        return 2 * self.response_timeout + 2.0  # a Web Serial board's page waits 2 s after opening it (§4.4)
+
+    @property
+    def relays_stop_and_wait(self) -> bool:
+        # the page hands requests to the board one at a time (bingo_kit/page/src/relay.js): a batch may be
+        # written at once and cross the network once; not in raw mode, which passes bytes straight through
+        return not self.raw
+
+    @property
+    def gone(self) -> str | None:
+        """The page's sentence for a board that went away (unplugged, taken over by another tab)."""
+        return self.page.gone if self.is_open else None
 
     def open(self) -> None:
         if self._port is None:
             raise SerialException("Port must be configured before it can be used.")
         if self.is_open:
             raise SerialException("Port is already open.")
-        name = str(self._port).split("://", 1)[1].strip("/") or "uno"
-        self.page = PageUno.named(name)
-        self.page.wait_for_page()
+        parts = urlsplit(str(self._port))
+        kind = BOARDS.get(parts.netloc or "uno")
+        if kind is None:
+            raise SerialException(f"No board called {parts.netloc!r} in the page; use page://uno or page://serial.")
+        self.raw = parts.query == "raw"
+        self.page = kind.named(parts.netloc or "uno")
+        self.page.wait_for_page(10.0 if kind is PageSerial else 20.0)
         if self.page.holder is not None and self.page.holder is not self:
             self.page.holder.close()  # one cable per board: a forgotten handle lets go, as BingoBoard does for ports
         self.page.holder = self
         self.page.discard_input()
+        if kind is PageSerial:
+            self.page.set_raw(self.raw)
         self.is_open = True
+        self._reconfigure_port()
 
     def close(self) -> None:
         if self.is_open and self.page.holder is self:
             self.page.holder = None
+            if self.raw:
+                self.page.set_raw(False)
         self.is_open = False
 
     def _reconfigure_port(self, *args, **kwargs) -> None:
-        """Baud, parity and the rest mean nothing between the kernel and the page."""
+        """The baud rate reaches a Web Serial board (an old Nano's bootloader listens at 57 600); between the kernel
+        and the page's own Uno it means nothing."""
+        if self.is_open and isinstance(self.page, PageSerial) and self._baudrate != getattr(self, "_page_baud", 115200):
+            self.page.set_baud(self._baudrate)
+            self._page_baud = self._baudrate
+
+    def _update_dtr_state(self) -> None:
+        if self.is_open and isinstance(self.page, PageSerial):
+            self.page.set_line(self._dtr_state)
+
+    def _update_rts_state(self) -> None:
+        """RTS moves with DTR on the page's side (what setSignals is given), as the Arduino boards wire them."""
 
     def from_url(self, url: str) -> str:
         return url
@@ -71,7 +108,10 @@ class Serial(SerialBase):
 
     def read(self, size: int = 1) -> bytes:
         self._check_open()
-        return self.page.read(size, self._timeout)
+        try:
+            return self.page.read(size, self._timeout)
+        except BoardGoneError as error:  # as pyserial reports a vanished USB port; BingoBoard says the rest
+            raise SerialException(str(error)) from None
 
     def write(self, data) -> int:
         self._check_open()
