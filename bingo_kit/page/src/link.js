@@ -54,7 +54,7 @@ export class BoardLink extends EventTarget {
 
   gone(message) {
     this.boot = null;
-    this.relay.flush();
+    this.relay.reset();
     this.send({ type: "gone", message });
   }
 

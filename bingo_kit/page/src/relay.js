@@ -51,6 +51,14 @@ export class Relay {
     this.queue = [];
   }
 
+  // A new connection (or a board that went away): nothing is with the board any more.
+  reset() {
+    clearTimeout(this.timer);
+    this.waiting = false;
+    this.answer = [];
+    this.queue = [];
+  }
+
   next() {
     while (!this.waiting && !this.holdTimer && this.queue.length) {
       if (this.queue[0] !== REQUEST_SYNC) {

@@ -129,6 +129,7 @@ export class SerialBoard extends BoardLink {
     this.writer = port.writable.getWriter();
     if (this.channel) this.channel.postMessage({ type: "held", key: this.key(port), from: this.id });
     this.readLoop(port);
+    this.relay.reset();
     this.relay.holdFor(BOOT_QUIET_MS); // opening the port reset the board (DTR): let its bootloader finish
     this.setState("connected", `connected: ${portLabel(port)} at ${baudRate} baud`);
     this.hello();

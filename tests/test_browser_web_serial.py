@@ -1,0 +1,208 @@
+"""A real board through the browser (Web Serial), as a Chromebook on a JupyterHub reaches the Uno on the desk.
+
+Headless Chromium has no port chooser and lists no ptys, so the board's USB cable is played by
+tests/web_serial_bridge.py: a test-only navigator.serial whose streams reach a simulated board's pty over a
+WebSocket. Everything else is real: the page's JavaScript, the kernel's protocol, the firmware in simavr and the
+Simulated blank Uno's Optiboot.
+"""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from browser_jupyter import kernel_exec, notebook_in_chromium, run_all_cells
+from web_serial_bridge import NO_WEB_SERIAL_JS, SerialBridge
+
+pytestmark = [pytest.mark.browser, pytest.mark.firmware, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+PUBLIC_SCREENSHOTS = REPO / "test-output" / "browser-web-serial"
+DIGITS = 300
+
+SETUP = """
+from bingo_kit.data import load_dataset
+from bingo_kit.models import make_mlp
+from bingo_kit.training import train
+from bingo_kit.pruning import prune_fraction
+from bingo_kit.export import inputs_to_bytes
+from bingo_kit.widgets import FlashButton, DigitPad
+import torch
+torch.manual_seed(0)
+data = load_dataset("digits")
+model = make_mlp((64, 16, 10), seed=0)
+train(model, data, epochs=8, seed=0, progress=False)
+prune_fraction(model, 0.7)
+other = make_mlp((64, 16, 10), seed=1)
+train(other, data, epochs=8, seed=1, progress=False)
+prune_fraction(other, 0.85)
+flasher = FlashButton(model, data, port="web-serial")
+flasher
+"""
+
+
+def _notebook(root: Path, cells: list[str]) -> str:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(cell) for cell in cells]
+    root.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, root / "web_serial.ipynb")
+    return "web_serial.ipynb"
+
+
+def _connect(page, scope=".bingo-flash") -> None:
+    widget = page.locator(f"{scope} .bingo-web-serial").first
+    widget.scroll_into_view_if_needed()
+    widget.locator(".bingo-web-serial-connect").click()
+    page.wait_for_function(
+        f"""() => ['connected', 'failed'].includes(document.querySelector('{scope} .bingo-web-serial').dataset.state)""",
+        timeout=30_000)
+
+
+def _serial_state(page, scope=".bingo-flash") -> str:
+    return page.locator(f"{scope} .bingo-web-serial-state").first.inner_text()
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    from bingo_kit.board.simavr import SimulatedBoard
+
+    with SimulatedBoard(tmp_path / "eeprom.bin") as board:
+        yield board
+
+
+def test_flash_then_test_300_digits_on_a_board_through_the_browser(tmp_path, receiver):
+    with SerialBridge(lambda: receiver.port) as bridge:
+        name = _notebook(tmp_path / "nb", [SETUP])
+        with notebook_in_chromium(tmp_path / "nb", tmp_path, name, PUBLIC_SCREENSHOTS / "flash",
+                                  init_script=bridge.init_script()) as (page, shots):
+            run_all_cells(page)
+            _connect(page)
+            assert "connected" in _serial_state(page)
+            shots.take("connected")
+            filters = page.evaluate("window.bingoFakeSerial.requested.filters")
+            assert {"usbVendorId": 0x2341, "usbProductId": 0x0043} in filters   # the chooser lists Arduinos
+            page.locator(".bingo-flash-button").click()
+            page.wait_for_function("""() => /Flashed \\d+ bytes to the board connected through this browser/
+                                            .test(document.querySelector('.bingo-flash-status').innerText)""",
+                                   timeout=120_000)
+            page.fill(".bingo-flash-count input", str(DIGITS))
+            page.press(".bingo-flash-count input", "Enter")
+            page.click(".bingo-flash-test")
+            page.wait_for_function(f"""() => document.querySelector('.bingo-flash-test-result').innerText
+                                            .includes('/{DIGITS} digits')""", timeout=300_000)
+            result = page.locator(".bingo-flash-test-result").inner_text()
+            shots.take("tested")
+            assert f"agree on {DIGITS}/{DIGITS} digits" in result, result
+            # the digit pad asks the same board
+            out = kernel_exec(page, "pad = DigitPad(model, data, board=flasher)\n"
+                                    "await pad.draw([[(7, 6), (24, 6), (13, 28)], [(11, 17), (21, 17)]])\n"
+                                    "print(pad.host_prediction, pad.board_prediction)")
+            host, board = out.split()
+            assert board != "None" and board == host, out
+            assert bridge.opened == 1   # one connection served it all: the port stays open between clicks
+
+
+def test_an_unplugged_upload_keeps_the_old_model_and_says_so(tmp_path, receiver):
+    with SerialBridge(lambda: receiver.port) as bridge:
+        name = _notebook(tmp_path / "nb", [SETUP])
+        with notebook_in_chromium(tmp_path / "nb", tmp_path, name, PUBLIC_SCREENSHOTS / "unplugged",
+                                  init_script=bridge.init_script()) as (page, shots):
+            run_all_cells(page)
+            _connect(page)
+            first = kernel_exec(page, "r = await flasher.flash(); print(r.crc)").strip()
+            kernel_exec(page, "flasher.model = other")
+            bridge.delay_ms = 40              # a slow cable, so the pull lands among the chunks
+            sent_before = bridge.bytes_to_board
+            page.locator(".bingo-flash-button").click()
+            while bridge.bytes_to_board < sent_before + 300:   # BEGIN and a few chunks are through
+                time.sleep(0.01)
+            bridge.drop()
+            page.wait_for_selector(".bingo-flash-status .bingo-status-error", timeout=60_000)
+            status = page.locator(".bingo-flash-status").inner_text()
+            shots.take("unplugged-mid-upload")
+            assert "unplugged" in status and "model already on the board is kept" in status, status
+            bridge.delay_ms = 0
+            _connect(page)
+            info = kernel_exec(page, "i = await flasher.identify(); print(i.has_model, i.model_crc)").split()
+            assert info == ["True", first], info    # the board still holds the model flashed before
+
+
+def test_each_way_a_connection_can_fail_has_its_sentence(tmp_path, receiver):
+    with SerialBridge(lambda: receiver.port) as bridge:
+        name = _notebook(tmp_path / "nb", [SETUP])
+        with notebook_in_chromium(tmp_path / "nb", tmp_path, name, PUBLIC_SCREENSHOTS / "sentences",
+                                  init_script=bridge.init_script()) as (page, shots):
+            run_all_cells(page)
+            page.evaluate("window.bingoFakeSerial.choose = 'cancel'")
+            _connect(page)
+            assert "No board was chosen" in _serial_state(page)
+            page.evaluate("window.bingoFakeSerial.choose = 'blocked'")
+            _connect(page)
+            assert "does not let this page ask for a USB board" in _serial_state(page)
+            page.evaluate("window.bingoFakeSerial.choose = 'port'")
+            bridge.refuse = True              # Chrome: "Failed to open serial port." (forbidden, or another program)
+            _connect(page)
+            assert "dialout" in _serial_state(page) and "Serial Monitor" in _serial_state(page)
+            shots.take("refused")
+            bridge.refuse = False
+            # Flash before connecting: the kernel says what to click
+            page.locator(".bingo-flash-button").click()
+            page.wait_for_selector(".bingo-flash-status .bingo-status-error", timeout=60_000)
+            assert "Connect a board" in page.locator(".bingo-flash-status").inner_text()
+            _connect(page)
+            assert "connected" in _serial_state(page)
+            # a second tab of the kit wants the same board
+            other = page.context.new_page()
+            other.goto(page.url)
+            other.wait_for_selector(".bingo-web-serial", timeout=120_000)
+            _connect(other)
+            assert "Another tab uses this board" in _serial_state(other)
+            other.screenshot(path=str(shots.directory / "another-tab.png"))
+            other.close()
+
+
+def test_a_board_without_the_receiver_is_named_so(tmp_path):
+    """The wrong board: a new Uno holding only its bootloader answers, but not with the BINGO firmware."""
+    from bingo_kit.board.simavr import BlankSimulatedUno
+
+    with BlankSimulatedUno(tmp_path / "flash.bin", tmp_path / "eeprom.bin") as blank, \
+            SerialBridge(lambda: blank.port) as bridge:
+        name = _notebook(tmp_path / "nb", [SETUP])
+        with notebook_in_chromium(tmp_path / "nb", tmp_path, name, PUBLIC_SCREENSHOTS / "no-receiver",
+                                  init_script=bridge.init_script()) as (page, shots):
+            run_all_cells(page)
+            _connect(page)
+            page.locator(".bingo-flash-button").click()
+            page.wait_for_selector(".bingo-flash-status .bingo-status-error", timeout=120_000)
+            status = page.locator(".bingo-flash-status").inner_text()
+            shots.take("no-receiver")
+            assert re.search(r"not the BINGO firmware|has the receiver been put on the board", status), status
+
+
+def test_a_browser_without_web_serial_says_which_browsers_have_it(tmp_path):
+    name = _notebook(tmp_path / "nb", [SETUP])
+    with notebook_in_chromium(tmp_path / "nb", tmp_path, name, PUBLIC_SCREENSHOTS / "no-web-serial",
+                              init_script=NO_WEB_SERIAL_JS) as (page, shots):
+        run_all_cells(page)
+        page.wait_for_selector(".bingo-web-serial[data-state=failed]", timeout=30_000)
+        shots.take("no-web-serial")
+        assert "Web Serial needs Chrome, Edge or a Chromebook" in _serial_state(page)
+        page.locator(".bingo-flash-button").click()
+        page.wait_for_selector(".bingo-flash-status .bingo-status-error", timeout=60_000)
+        assert "Web Serial needs Chrome" in page.locator(".bingo-flash-status").inner_text()
+
+
+def test_a_page_not_served_over_https_says_so(tmp_path):
+    """http://bingo-hub.test (mapped to this machine) is not a secure context: the browser itself hides Web Serial."""
+    name = _notebook(tmp_path / "nb", [SETUP])
+    with notebook_in_chromium(tmp_path / "nb", tmp_path, name, PUBLIC_SCREENSHOTS / "insecure",
+                              host="bingo-hub.test") as (page, shots):
+        run_all_cells(page)
+        assert page.evaluate("window.isSecureContext") is False
+        page.wait_for_selector(".bingo-web-serial[data-state=failed]", timeout=30_000)
+        shots.take("insecure")
+        assert "not served over HTTPS" in _serial_state(page)
