@@ -7,7 +7,7 @@ import math
 import matplotlib.pyplot as plt
 
 from bingo_kit.drawing import BLOCK
-from bingo_kit.lessons.feedback import Feedback, as_number, check_number, not_yet
+from bingo_kit.lessons.feedback import Feedback, as_number, check_number, exercise, not_yet
 
 # A classic AVR board (Uno, Nano, Mega) runs at 16 MHz: 16 000 clock cycles per millisecond.
 AVR_CLOCK_HZ = 16_000_000
@@ -56,6 +56,7 @@ def show_wobbled_copies(data, practice, count: int = 6) -> None:
     plt.show()
 
 
+@exercise
 def check_inference_time(answer_ms, cycles: int, clock_hz: int = AVR_CLOCK_HZ) -> Feedback:
     """Lesson 7: turn the board's cycle count into milliseconds."""
     expected = cycles / clock_hz * 1000
@@ -68,6 +69,7 @@ def check_inference_time(answer_ms, cycles: int, clock_hz: int = AVR_CLOCK_HZ) -
              "millisecond. Divide the cycles by that.")
 
 
+@exercise
 def check_block_value(answer, inked: int = 12) -> Feedback:
     """Lesson 7: a 4×4 block of the stretched drawing with `inked` pixels of ink: which number does the network
     get for it? (drawing.strokes_to_features divides each block's ink count by its 16 pixels)."""

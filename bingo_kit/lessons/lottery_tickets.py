@@ -14,7 +14,7 @@ import torch
 from bingo_kit import bingo
 from bingo_kit.bingo import BingoScorer
 from bingo_kit.lessons.common import as_numpy
-from bingo_kit.lessons.feedback import Feedback, check_number
+from bingo_kit.lessons.feedback import Feedback, check_number, exercise
 
 
 def show_lottery_ticket(sizes: Sequence[int] = (8, 6, 4), *, keep: float = 0.25, seed: int = 0) -> None:
@@ -85,6 +85,7 @@ def bingo_update(previous: float, accuracy_before: float, accuracy_after: float,
     return float(bingo.bingo_update(previous, accuracy_before, accuracy_after, rule))
 
 
+@exercise
 def check_significance(answer, *, previous: float, before: float, after: float, rule: str = "prose") -> Feedback:
     """Lesson 3: the significance formula worked by hand on one example."""
     expected = bingo_update(previous, before, after, rule)
@@ -104,6 +105,7 @@ def check_significance(answer, *, previous: float, before: float, after: float, 
              "Keep 3 decimals.")
 
 
+@exercise
 def check_shared_weights(answer, *, p: float, weights: int) -> Feedback:
     """Lesson 3: one fake pass resets about p × weights weights, and all of them share its one measured drop."""
     expected = round(p * weights)

@@ -10,7 +10,7 @@ import numpy as np
 from bingo_kit.boards import get_board
 from bingo_kit.export import encoded_sizes, model_sizes, quantize_weight
 from bingo_kit.lessons.challenge import challenge_budget
-from bingo_kit.lessons.feedback import Feedback, check_number
+from bingo_kit.lessons.feedback import Feedback, check_number, exercise
 from bingo_kit.lessons.meet_the_network import weight_count
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import size_sweep
@@ -71,6 +71,7 @@ def float_bytes(sizes: Sequence[int]) -> int:
     return model_sizes(make_mlp(tuple(sizes), seed=0)).float_bytes
 
 
+@exercise
 def check_float_bytes(answer, sizes: Sequence[int] = (64, 16, 10)) -> Feedback:
     """Lesson 6: how many bytes does the float32 model take?"""
     sizes = tuple(sizes)
@@ -121,6 +122,7 @@ def show_sparse_formats(row: Sequence[int] = (0, 0, 37, 0, 0, 0, -12, 0, 0, 0, 0
     plt.show()
 
 
+@exercise
 def check_index_list_bytes(answer, out: int, nnz: int) -> Feedback:
     """Lesson 6: bytes of a layer's weights stored as an index list."""
     return check_number(
