@@ -35,7 +35,8 @@ def check_verdict(verdict, evidence: dict[str, float]) -> Feedback:
 
     `evidence` maps each rule ("paper", "prose") to what the class measured for it — the accuracy left
     after pruning the same fraction with that rule's scores. A rule whose scores keep the network working
-    is the one that measures significance.
+    is the one that measures significance. A wrong verdict's hint sends the student back to the bars; it
+    names neither rule nor number (that would be the answer).
     """
     if not_filled_in(verdict):
         return EMPTY_ANSWER
@@ -49,6 +50,5 @@ def check_verdict(verdict, evidence: dict[str, float]) -> Feedback:
         return correct(f"That is what this experiment shows: cutting by the '{best}' rule's scores left the most "
                       f"accuracy ({numbers}). One network and one seed is evidence, not proof — other seeds or datasets "
                       "could test it further.")
-    other = min(evidence, key=evidence.get)
-    return not_yet(f"Look at the evidence again ({numbers}): the network pruned with the '{other}' scores does "
-                 "worse. Which rule found the weights that matter?")
+    return not_yet("Look at the bars again: after the same cut, which rule's network kept MORE of its accuracy? "
+                   "Scores that point at the weights that matter leave the network working.")
