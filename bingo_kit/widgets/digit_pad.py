@@ -8,6 +8,7 @@ code through the very path the mouse uses, so lessons, nbval and tests draw like
 from __future__ import annotations
 
 import io
+import sys
 
 import numpy as np
 import torch
@@ -205,10 +206,14 @@ class DigitPad(KitWidget):
     def draw(self, strokes) -> None:
         """Draw strokes from code, exactly as a pen would: each a list of (x, y) canvas pixels (0 ≤ x, y < 32).
 
-        A drawing the pad cannot read (empty, off the canvas, not numbers) is reported in the status line
-        and leaves what is on the pad untouched.
+        A drawing the pad cannot read (empty, off the canvas, not numbers) is reported in the status line and
+        in the cell that called draw (the status line may be far above it), and leaves the pad untouched.
         """
-        checked = drawing.check_strokes(strokes, CANVAS)
+        try:
+            checked = drawing.check_strokes(strokes, CANVAS)
+        except KitError as error:
+            print(f"❌ {error}", file=sys.stderr)  # red, like start_lesson's one-line errors
+            raise
         for points in checked:
             self._begin(float(points[0][0]), float(points[0][1]))
             for x, y in points[1:]:
