@@ -310,6 +310,9 @@ def test_pad_example_digits_come_from_the_test_set(model, digits):
     assert np.allclose(pad.pixels.reshape(-1), first_seven.numpy())
     assert pad.host_prediction == int(model(first_seven[None]).argmax()) == 7
     assert "A 7 from the test set" in pad.status.text
+    pad.example_buttons[8].click()
+    assert pad.status.text.startswith("An 8 from the test set")  # not "A 8"
+    pad.example_buttons[7].click()
     pad.draw(SEVEN)  # drawing after an example starts a new drawing
     assert np.array_equal(pad.pixels.reshape(-1), strokes_to_features(SEVEN))
 

@@ -279,7 +279,8 @@ class DigitPad(KitWidget):
         if len(matches) == 0:
             raise KitError(f"The test set has no example of a {digit}.")
         # say it first: a board error while predicting must not be overwritten by this line
-        self.status.info(f"A {digit} from the test set, as the network sees it. Draw to start your own.")
+        article = "An" if digit == 8 else "A"  # "an eight"
+        self.status.info(f"{article} {digit} from the test set, as the network sees it. Draw to start your own.")
         self.set_pixels(data.x_test[int(matches[0])].numpy())
 
     def _dataset(self):
