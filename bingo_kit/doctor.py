@@ -39,11 +39,12 @@ class SetupReport:
         width = max((len(item.name) for item in self.items), default=0)
         lines = []
         for item in self.items:
-            mark = "✅" if item.ok else ("❌" if item.essential else "➖")
-            lines.append(f"{mark} {item.name:<{width}}  {item.detail}")
+            # words beside the marks: without an emoji font ✅ and ❌ are two look-alike boxes
+            mark = "✅ ok" if item.ok else ("❌ missing" if item.essential else "➖ optional")
+            lines.append(f"{mark:<10}  {item.name:<{width}}  {item.detail}")
         lines.append("")
         lines.append("Ready for the lessons!" if self.ready else
-                     "Something essential is missing: follow the ❌ lines, or ask your teacher.")
+                     "Something essential is missing: follow the ❌ missing lines, or ask your teacher.")
         return "\n".join(lines)
 
 
