@@ -421,3 +421,49 @@ def test_a_number_too_big_for_a_float_is_simply_too_big():
         arguments.fraction(huge)
     with pytest.raises(KitError, match="whole number like 1, not inf"):
         arguments.whole_number(float("inf"), "hidden", low=1, high=255)
+
+
+# --- pictures a class reads on a projector ---------------------------------------------------------------
+
+def _title_boxes(figure):
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    return [(axes.title.get_text(), axes.title.get_window_extent(renderer)) for axes in figure.axes
+            if axes.title.get_text()]
+
+
+def test_lesson_3_picture_titles_do_not_overlap(digits, headless_plots):
+    from bingo_kit.models import make_mlp
+
+    lessons.show_lottery_ticket()
+    lessons.show_fake_pass(make_mlp((64, 16, 10), seed=0), digits)
+    for figure in headless_plots:
+        boxes = _title_boxes(figure)
+        assert len(boxes) == 2
+        (left, left_box), (right, right_box) = boxes
+        assert not left_box.overlaps(right_box), (left, right)
+
+
+def test_lesson_6_board_lines_pass_behind_the_byte_labels(digits, headless_plots):
+    from matplotlib.text import Annotation
+    from bingo_kit.models import make_mlp
+
+    lessons.show_sizes(make_mlp((64, 16, 10), seed=0), fractions=(0.0, 0.5, 0.8, 0.9))
+    figure = headless_plots[0]
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    board_lines = [line for line in axes.get_lines() if line.get_linestyle() in ("--", ":")]
+    labels = [text for text in axes.texts if isinstance(text, Annotation) and text.get_text().isdigit()]
+    assert len(board_lines) == 2 and len(labels) == 12
+    crossed = 0
+    for line in board_lines:
+        y = axes.transData.transform((0, line.get_ydata()[0]))[1]
+        for label in labels:
+            box = label.get_window_extent(renderer)
+            if box.y0 <= y <= box.y1:  # the line runs through this label: it must pass behind it, on white
+                crossed += 1
+                patch = label.get_bbox_patch()
+                assert patch is not None and patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0), label.get_text()
+                assert label.get_zorder() > line.get_zorder()
+    assert crossed >= 1  # the untrained model's 50 % blob sits on the Uno's line, as in the lesson

@@ -28,7 +28,8 @@ def show_sizes(model, fractions: Sequence[float] = (0.0, 0.5, 0.8, 0.9), *, meth
              (0.27, 3, "int8 blob (sparse formats)", "tab:green"))
     for offset, column, label, colour in forms:
         bars = ax.bar(x + offset, [row[column] for row in rows], width=0.27, label=label, color=colour)
-        ax.bar_label(bars, fontsize=9, padding=2)  # the exact bytes: "1309" must not look like it fits
+        # the exact bytes ("1309" must not look like it fits), on white so that a board's line passes behind them
+        ax.bar_label(bars, fontsize=9, padding=2, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
     # the boards' lines go behind the bars, labelled outside the plot on the right, so no bar is hidden
     for key, style in zip(boards, ("--", ":")):
         board = get_board(key)
