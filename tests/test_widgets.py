@@ -234,6 +234,23 @@ def test_live_scores_redraw_one_figure_in_place_for_both_rules(digits):
     assert live.status.kind == "ok" and "paper: done" in live.status.text
 
 
+def test_live_scores_text_is_big_enough_for_a_projector(digits):
+    """Lesson 4 shows this figure on a projector: every word in it is at least 14 px in the PNG, and the PNG is
+    narrow enough to be shown at its own size (test_browser.py checks that in Chromium)."""
+    from matplotlib.text import Text
+    from PIL import Image
+    import io
+
+    live = LiveScores(panels=("prose", "paper"))
+    live.train(make_mlp(seed=1), digits, rule="prose", epochs=1, progress=False)
+    texts = [t for t in live.figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    assert len(texts) > 20  # titles, axis labels, tick labels, legend
+    smallest = min(t.get_fontsize() * live.figure.dpi / 72 for t in texts)
+    assert smallest >= 14, f"smallest text {smallest:.1f} px"
+    width, _ = Image.open(io.BytesIO(bytes(live.picture.value))).size
+    assert width <= 800, width
+
+
 def test_live_scores_errors_go_to_the_status_and_training_goes_on(digits):
     live = LiveScores(panels=("prose",), every=50)
     live.train(make_mlp(seed=0), digits, rule="prose", epochs=1, progress=False)
