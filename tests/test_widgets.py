@@ -278,17 +278,42 @@ def test_pad_draws_and_the_laptop_answers(model, digits):
     assert pad.status.kind != "error", pad.status.text
     assert len(pad.strokes) == 2
     assert np.array_equal(pad.pixels.reshape(-1), strokes_to_features(SEVEN))  # the library's reduction
-    with torch.no_grad():
-        probabilities = torch.softmax(model(torch.from_numpy(pad.pixels.reshape(1, -1))), dim=1)[0]
-    expected = int(probabilities.argmax())
+    # the laptop answers with the int8 model the board runs, quantised as the flash button quantises it
+    logits = export_model(model, calibration_x=digits.x_train).quantized.logits(inputs_to_bytes(pad.pixels.reshape(-1)))
+    expected = int(np.argmax(logits))
     assert pad.host_prediction == expected and f">{expected}</b>" in pad.host_text.value
-    assert f"({100 * float(probabilities[expected]):.0f} % sure)" in pad.host_text.value
-    assert [d for d, _ in pad.top3] == probabilities.argsort(descending=True)[:3].tolist()
+    assert [d for d, _ in pad.top3] == np.argsort(-logits, kind="stable")[:3].tolist()
     assert f"Top 3: {expected} (" in pad.top3_text.value
+    assert abs(sum(p for _, p in pad.top3) - 1) < 0.5 and pad.top3[0][1] >= pad.top3[1][1] >= pad.top3[2][1]
+    assert f"({100 * pad.top3[0][1]:.0f} % sure)" in pad.host_text.value
     assert "not connected" in pad.board_text.value and pad.board_prediction is None
     assert bytes(pad.picture.value).startswith(PNG_MAGIC) and "stretched" in pad.bitmap_caption.value
     pad.clear_button.click()
     assert not pad.pixels.any() and pad.strokes == [] and pad.host_prediction is None and pad.top3 == []
+
+
+def test_the_laptop_answer_is_the_int8_answer_the_board_gives(trained_mlp, digits):
+    """Float and int8 disagree on a few digits; the pad shows the int8 one, which is what the board computes."""
+    trained_mlp = copy.deepcopy(trained_mlp)  # a session fixture: prune a copy
+    quantized = export_model(trained_mlp, calibration_x=digits.x_train).quantized
+    with torch.no_grad():
+        by_float = trained_mlp(digits.x_test).argmax(dim=1).numpy()
+    by_int8 = quantized.predict(inputs_to_bytes(digits.x_test))
+    disagree = np.nonzero(by_float != by_int8)[0]
+    assert len(disagree) > 0  # else this test proves nothing: pick another model
+    pad = DigitPad(trained_mlp, digits)
+    for index in disagree:
+        pad.set_pixels(digits.x_test[index].numpy())
+        assert pad.host_prediction == by_int8[index] != by_float[index]
+    # the int8 model is made once per model and made again when its weights change
+    cached = pad._int8_model()[0]
+    pad.set_pixels(digits.x_test[0].numpy())
+    assert pad._int8_model()[0] is cached
+    pruning.prune_fraction(trained_mlp, 0.5)
+    pad.set_pixels(digits.x_test[0].numpy())
+    assert pad._int8_model()[0] is not cached
+    assert np.array_equal(pad._int8_model()[0].weights[0],
+                          export_model(trained_mlp, calibration_x=digits.x_train).quantized.weights[0])
 
 
 def test_mouse_moves_and_pad_draw_take_the_same_path(model, digits):
