@@ -192,3 +192,12 @@ def test_the_guide_table_gives_each_lessons_time_words_and_exercises():
         assert rows.get(number) == (stats.minutes, stats.words, stats.exercises), lesson.name
         total_minutes += stats.minutes
     assert f"{total_minutes} minutes" in GUIDE.read_text()
+
+
+def test_lesson_3_shows_the_answer_to_exercise_1_only_after_the_student_checks_it():
+    """The answer (0.417) must not appear in any output but the check's own ✅ (it used to be printed two cells
+    further down, for anyone who ran ahead)."""
+    teacher = read_notebook(REPO / "lessons" / "03_lottery_tickets_and_bingo.ipynb")
+    showing = [cell.source for cell in teacher.cells if cell.cell_type == "code"
+               and "0.417" in json.dumps(cell.get("outputs", []))]
+    assert len(showing) == 1 and "check_significance(" in showing[0], showing
