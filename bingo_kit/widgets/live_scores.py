@@ -175,7 +175,7 @@ class LiveScores(KitWidget):
             hist_axes.set_xlim(0, 1)
             hist_axes.set_ylim(0, 1.05)
             hist_axes.set_yticks([])
-            hist_axes.set_ylabel("how many weights", fontsize=TEXT_PX)
+            hist_axes.set_ylabel("weights", fontsize=TEXT_PX)  # how many: "how many weights" is taller than the axes
             hist = hist_axes.stairs(np.zeros(len(HISTOGRAM_BINS) - 1), HISTOGRAM_BINS, fill=True, animated=True)
             heatmaps = []
             for layer in range(n_layers):
