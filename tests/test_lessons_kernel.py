@@ -43,6 +43,10 @@ CELLS = [
     ("same check again", "check_capacity(uno_model_bytes)"),
     ("mended answer", "uno_model_bytes = 1024"),
     ("check after the mend", "check_capacity(uno_model_bytes)"),
+    ("broken again", "uno_model_bytes = 1 KB"),
+    # an answer and its check in one cell: the answer is saved by the cell itself, so it is graded (twice)
+    ("answer and check", "uno_model_bytes = 1020\ncheck_capacity(uno_model_bytes)"),
+    ("answer and check again", "uno_model_bytes = 1020\ncheck_capacity(uno_model_bytes)"),
     ("verdict", "verdict = 'prose'"),
     ("verdict without quotes", "verdict = paper"),
     ("check the verdict", "check_verdict(verdict, {'prose': 0.42, 'paper': 0.22})"),
@@ -122,6 +126,7 @@ def test_a_check_after_a_failed_answer_cell_does_not_grade_the_old_answer(ran):
         text, stderr, errors = ran[name]
         assert not errors and text.startswith("🤔 Not yet. The cell you ran last stopped with an error"), text
     assert ran["check after the mend"][0].startswith("🤔 Not yet. 1024 is too big.")  # graded again
+    assert ran["answer and check"][0].startswith("✅") and ran["answer and check again"][0].startswith("✅")
     one_line(ran, "verdict without quotes")
     assert ran["check the verdict"][0].startswith("🤔 Not yet. The cell you ran last stopped with an error")
 

@@ -67,12 +67,24 @@ def answer_not_saved() -> bool:
         return False
     shell = get_ipython()
     last = getattr(shell, "last_execution_result", None)
-    if last is None:
-        return False
+    current = getattr(getattr(shell, "displayhook", None), "exec_result", None)  # this cell's result
+    if last is None or (current is not None and _assigns(current.info.raw_cell)):
+        return False  # a cell that sets the answer and checks it has just saved it
     stale = not last.success or last is _said_not_saved_in[0]
     if stale:
-        _said_not_saved_in[0] = getattr(shell.displayhook, "exec_result", None)  # this cell's result
+        _said_not_saved_in[0] = current
     return stale
+
+
+def _assigns(source: str) -> bool:
+    """Whether a cell assigns a name at its top level (`x = ...`): then it holds its own answer."""
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return any(isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) for node in body)
 
 
 def exercise(check):
