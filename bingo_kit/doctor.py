@@ -23,7 +23,8 @@ class SetupItem:
 
     @property
     def mark(self) -> str:
-        return "✅" if self.ok else ("❌" if self.essential else "➖")
+        # words beside the marks: without an emoji font ✅ and ❌ are two look-alike boxes
+        return "✅ ok" if self.ok else ("❌ missing" if self.essential else "➖ optional")
 
     def __repr__(self) -> str:
         return f"{self.mark} {self.name}  {self.detail}"
@@ -46,10 +47,10 @@ class SetupReport:
         width = max((len(item.name) for item in self.items), default=0)
         lines = []
         for item in self.items:
-            lines.append(f"{item.mark} {item.name:<{width}}  {item.detail}")
+            lines.append(f"{item.mark:<10}  {item.name:<{width}}  {item.detail}")
         lines.append("")
         lines.append("Ready for the lessons!" if self.ready else
-                     "Something essential is missing: follow the ❌ lines, or ask your teacher.")
+                     "Something essential is missing: follow the ❌ missing lines, or ask your teacher.")
         return "\n".join(lines)
 
 

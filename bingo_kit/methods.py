@@ -161,8 +161,9 @@ _LOOKUP: dict[str, str] = {}
 
 
 def _key(name: str) -> str:
-    """Case, surrounding spaces, and '-' / ' ' vs '_' do not matter: "Bingo Paper" finds bingo_paper."""
-    return " ".join(str(name).strip().casefold().replace("_", " ").replace("-", " ").split())
+    """Case, surrounding spaces and quotes, and '-' / ' ' vs '_' do not matter: "Bingo Paper" finds bingo_paper."""
+    name = str(name).strip().strip("'\"‘’“”")
+    return " ".join(name.casefold().replace("_", " ").replace("-", " ").split())
 
 
 def train_scored(model, data, method, *, epochs: int | None = None, seed: int = 0, progress: bool = True,

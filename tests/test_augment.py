@@ -90,9 +90,12 @@ def test_wrong_number_of_copies_is_one_clear_error(digits, copies):
         with_wobbled_copies(digits, copies=copies)
 
 
-def test_copies_typed_as_text_say_remove_the_quotes(digits):
-    with pytest.raises(KitError, match="copies should be a number like 3, without quotes"):
-        with_wobbled_copies(digits, copies="3")
+def test_copies_typed_as_text_count_with_a_note(digits, capsys):
+    """The kit's one rule for numbers (bingo_kit/arguments.py): text that is a number counts, with a note."""
+    assert len(with_wobbled_copies(digits, copies="1", seed=0).y_train) == 2 * len(digits.y_train)
+    assert "copies: (Next time leave out the quotes: 1 is a number.)" in capsys.readouterr().out
+    with pytest.raises(KitError, match="copies should be a number like 3; you wrote 'three'"):
+        with_wobbled_copies(digits, copies="three")
 
 
 def test_only_8x8_digits_can_be_wobbled():

@@ -49,9 +49,21 @@ def test_widget_tour_in_a_real_browser(tmp_path):
     shutil.copy(TOUR, root / TOUR.name)
     with notebook_in_chromium(root, tmp_path, TOUR.name, PUBLIC_SCREENSHOTS) as (page, shots):
         run_all_cells(page)
+        _live_scores_are_not_shown_smaller(page, shots)
         _drag_the_prune_slider(page, shots)
         _flash_the_simulated_uno(page, shots)
         _draw_digits_with_the_mouse(page, shots)
+
+
+def _live_scores_are_not_shown_smaller(page, shots) -> None:
+    """The live figure's text is 14 px in its PNG (test_widgets.py); not shrunk on screen, it stays 14 px or more
+    (JupyterLab stretches the picture to the cell's width)."""
+    page.locator(".bingo-live-picture").first.scroll_into_view_if_needed()
+    natural, shown = page.eval_on_selector(
+        ".bingo-live-picture", "el => [el.naturalWidth, el.getBoundingClientRect().width]")
+    assert natural > 0 and shown >= natural - 1, (natural, shown)
+    print(f"live scores: {natural} px wide shown at {shown:.0f} px: smallest text {14 * shown / natural:.1f} px")
+    shots.take("live-scores")
 
 
 def _drag_the_prune_slider(page, shots) -> None:

@@ -152,13 +152,32 @@ def test_cli_builds_the_workspace_without_starting_jupyter(tmp_path):
     assert len(list(target.glob("*.ipynb"))) >= 8
 
 
-def test_every_lesson_fits_a_period_and_says_so_in_its_header():
+@pytest.mark.parametrize("lesson", lesson_files(), ids=lambda lesson: lesson.name)
+def test_every_lesson_fits_in_20_minutes(lesson):
+    stats = lesson_stats(read_notebook(lesson.source), lesson.name)
+    assert stats.minutes <= MAX_LESSON_MINUTES, f"{lesson.name}: {stats.minutes} min"
+
+
+def test_every_header_says_its_lessons_time():
     for lesson in lesson_files():
         source = read_notebook(lesson.source)
         stats = lesson_stats(source, lesson.name)
-        assert stats.minutes <= MAX_LESSON_MINUTES, f"{lesson.name}: {stats.minutes} min"
         header = next(c.source for c in source.cells if "⏱️" in c.source)
         assert stats.timing_line in header, f"{lesson.name}: header should say {stats.timing_line!r}"
+
+
+# The lessons as a class was counted working through them (issue 18): (words, exercises, pictures, widgets,
+# code cells) of lessons 0-8 at that time, and the minutes counted: 173 in all, lesson 5 about 20, lesson 7
+# about 25, lesson 8 about 21 (its open-ended contest included).
+COUNTED = [(498, 1, 1, 1, 7), (503, 2, 4, 0, 15), (520, 2, 3, 1, 13), (721, 2, 2, 0, 8), (566, 1, 2, 1, 10),
+           (629, 1, 3, 0, 8), (662, 2, 3, 1, 15), (581, 2, 2, 2, 16), (411, 1, 1, 1, 8)]
+
+
+def test_the_time_model_meets_the_count_it_was_fitted_to():
+    minutes = [classroom.LessonStats("", *row).minutes for row in COUNTED]
+    assert abs(sum(minutes) - 173) <= 3, minutes  # the old model said 144
+    assert minutes[7] == 25, minutes
+    assert minutes[5] < 20 and minutes[8] < 21  # what it cannot see: waiting for the race, the contest
 
 
 def test_the_guide_table_gives_each_lessons_time_words_and_exercises():
@@ -173,3 +192,12 @@ def test_the_guide_table_gives_each_lessons_time_words_and_exercises():
         assert rows.get(number) == (stats.minutes, stats.words, stats.exercises), lesson.name
         total_minutes += stats.minutes
     assert f"{total_minutes} minutes" in GUIDE.read_text()
+
+
+def test_lesson_3_shows_the_answer_to_exercise_1_only_after_the_student_checks_it():
+    """The answer (0.417) must not appear in any output but the check's own ✅ (it used to be printed two cells
+    further down, for anyone who ran ahead)."""
+    teacher = read_notebook(REPO / "lessons" / "03_lottery_tickets_and_bingo.ipynb")
+    showing = [cell.source for cell in teacher.cells if cell.cell_type == "code"
+               and "0.417" in json.dumps(cell.get("outputs", []))]
+    assert len(showing) == 1 and "check_significance(" in showing[0], showing

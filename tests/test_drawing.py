@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from bingo_kit.drawing import DrawingError, normalise, render_strokes, strokes_to_features
-from bingo_kit.lessons import check_block_value
 from bingo_kit.errors import KitError
 
 DATA = Path(__file__).parent / "data"
@@ -137,15 +136,3 @@ def test_the_stroke_set_is_what_its_seeded_generator_writes(stroke_set):
         samples = [s for s in stroke_set["digits"] if s["label"] == digit]
         assert len(samples) >= 20 and len({s["style"] for s in samples}) >= 2
         assert len({s["pen_width"] for s in samples}) > 10  # jittered pens
-
-
-# --- lesson 7's exercise ---------------------------------------------------------------------------------
-
-def test_block_value_check():
-    assert check_block_value(0.75) and check_block_value(12 / 16)
-    assert str(check_block_value(0.75)).startswith("✅")
-    assert check_block_value(0.25, inked=4)
-    for wrong, words in ((12, "divided by the 16"), (0.5, "too small"), (3, "between 0"), ("lots", "number"),
-                         (..., "Replace the ...")):
-        feedback = check_block_value(wrong)
-        assert not feedback and str(feedback).startswith("🤔 Not yet.") and words in str(feedback), feedback

@@ -112,7 +112,10 @@ def test_verdict_follows_the_evidence_not_a_fixed_answer():
     evidence = {"paper": 0.31, "prose": 0.88}
     assert_right(check_verdict("prose", evidence))
     assert "'prose' rule" in check_verdict("prose", evidence).message
-    assert_hint(check_verdict("paper", evidence), "31.0%", "88.0%")
+    wrong = check_verdict("paper", evidence)
+    assert_hint(wrong, "Look at the bars again")
+    for answer_given_away in ("prose", "88", "31"):  # the hint sends the student back to the evidence, no further
+        assert answer_given_away not in wrong.message
     assert_hint(check_verdict("the formula", evidence), "['paper', 'prose']")
     flipped = {"paper": 0.9, "prose": 0.2}  # if the measurement said otherwise, so would the check
     assert_right(check_verdict("paper", flipped))
@@ -209,7 +212,6 @@ def test_challenge_entry_measures_what_the_board_would_store(digits):
     ({"hidden": "big"}, "hidden should be a number like 16; you wrote 'big'"),
     ({"hidden": 16.7}, "hidden should be a whole number like 16, not 16.7"),
     ({"hidden": 16, "fraction": 80}, "Did you mean 0.8"),
-    ({"hidden": 16, "fraction": "0.8"}, "without quotes"),
     ({"hidden": 16, "fraction": -0.1}, "fraction should be a share between 0 and 1"),
     ({"hidden": 16, "method": "biggest"}, "method should be one of 'magnitude'"),
     ({"hidden": 16, "epochs": 0}, "epochs should be a whole number from 1"),
@@ -373,3 +375,95 @@ def test_a_check_given_the_wrong_kind_of_thing_hints_instead_of_crashing():
                      check_challenge(5), check_weight_count([1184]), check_capacity(None)):
         assert isinstance(feedback, Feedback) and not feedback and "Not yet" in feedback.message, feedback
     assert check_race_winner("IMP", {"imp": 0.9, "random": 0.1}, question="most pruned")  # lenient names
+
+
+# --- one rule for how answers may be written (bingo_kit/lessons/feedback.py) ------------------------------
+
+def test_words_count_whatever_their_capitals_spaces_or_quotes():
+    evidence = {"paper": 0.22, "prose": 0.42}
+    for typed in ("prose", "Prose", " PROSE ", "'prose'", '"prose"'):
+        assert_right(check_verdict(typed, evidence))
+    pruned = {"imp": 0.96, "random": 0.08}
+    for typed in ("imp", "IMP", " Imp", "'imp'"):
+        assert_right(check_race_winner(typed, pruned, question="most pruned"))
+    from bingo_kit.lessons.challenge import _challenge_method
+
+    assert _challenge_method("'BINGO'") == _challenge_method(" Bingo ") == "bingo"
+
+
+def test_numbers_typed_as_text_count_with_a_gentle_note(digits, capsys):
+    for feedback in (check_capacity("1020"), check_weight_count(" 1184 "),
+                     check_kept_by_magnitude(["0.8", "-0.9", -0.4])):
+        assert_right(feedback)
+        assert "leave out the quotes" in feedback.message
+    assert "leave out the quotes" in check_capacity("1000").message  # a wrong one gets the note too
+    assert "quotes" not in check_capacity(1020).message
+    # the numbers typed into lesson calls follow the same rule: lesson 8's "0.8" counts too
+    entry, _ = lessons.challenge_entry("t", digits, hidden=4, fraction="0.5", epochs=1, practice_epochs=0)
+    assert entry.fraction == 0.5
+    assert "fraction: (Next time leave out the quotes: 0.5 is a number.)" in capsys.readouterr().out
+
+
+def test_a_number_too_big_for_a_float_is_simply_too_big():
+    from bingo_kit import arguments
+    from bingo_kit.errors import KitError
+    from bingo_kit.models import make_mlp
+
+    huge = 10**400  # float(huge) raises OverflowError
+    assert_hint(check_capacity(huge), "That number is too big")
+    assert_hint(check_capacity(-huge), "too small")
+    assert_hint(check_significance(huge, previous=0.5, before=0.9, after=0.6), "too big")
+    assert_hint(check_kept_by_magnitude([huge, 0.8, -0.9]), "size")
+    assert_hint(lessons.check_pruned_fraction(make_mlp((64, 4, 10)), huge), "between 0 and 1")
+    with pytest.raises(KitError, match="a 401-digit number"):
+        arguments.whole_number(huge, "hidden", low=1, high=255)
+    with pytest.raises(KitError, match="should be a share between 0 and 1"):
+        arguments.fraction(huge)
+    with pytest.raises(KitError, match="whole number like 1, not inf"):
+        arguments.whole_number(float("inf"), "hidden", low=1, high=255)
+
+
+# --- pictures a class reads on a projector ---------------------------------------------------------------
+
+def _title_boxes(figure):
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    return [(axes.title.get_text(), axes.title.get_window_extent(renderer)) for axes in figure.axes
+            if axes.title.get_text()]
+
+
+def test_lesson_3_picture_titles_do_not_overlap(digits, headless_plots):
+    from bingo_kit.models import make_mlp
+
+    lessons.show_lottery_ticket()
+    lessons.show_fake_pass(make_mlp((64, 16, 10), seed=0), digits)
+    for figure in headless_plots:
+        boxes = _title_boxes(figure)
+        assert len(boxes) == 2
+        (left, left_box), (right, right_box) = boxes
+        assert not left_box.overlaps(right_box), (left, right)
+
+
+def test_lesson_6_board_lines_pass_behind_the_byte_labels(digits, headless_plots):
+    from matplotlib.text import Annotation
+    from bingo_kit.models import make_mlp
+
+    lessons.show_sizes(make_mlp((64, 16, 10), seed=0), fractions=(0.0, 0.5, 0.8, 0.9))
+    figure = headless_plots[0]
+    axes = figure.axes[0]
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    board_lines = [line for line in axes.get_lines() if line.get_linestyle() in ("--", ":")]
+    labels = [text for text in axes.texts if isinstance(text, Annotation) and text.get_text().isdigit()]
+    assert len(board_lines) == 2 and len(labels) == 12
+    crossed = 0
+    for line in board_lines:
+        y = axes.transData.transform((0, line.get_ydata()[0]))[1]
+        for label in labels:
+            box = label.get_window_extent(renderer)
+            if box.y0 <= y <= box.y1:  # the line runs through this label: it must pass behind it, on white
+                crossed += 1
+                patch = label.get_bbox_patch()
+                assert patch is not None and patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0), label.get_text()
+                assert label.get_zorder() > line.get_zorder()
+    assert crossed >= 1  # the untrained model's 50 % blob sits on the Uno's line, as in the lesson

@@ -234,6 +234,23 @@ def test_live_scores_redraw_one_figure_in_place_for_both_rules(digits):
     assert live.status.kind == "ok" and "paper: done" in live.status.text
 
 
+def test_live_scores_text_is_big_enough_for_a_projector(digits):
+    """Lesson 4 shows this figure on a projector: every word in it is at least 14 px in the PNG, and the PNG is
+    narrow enough to be shown at its own size (test_browser.py checks that in Chromium)."""
+    from matplotlib.text import Text
+    from PIL import Image
+    import io
+
+    live = LiveScores(panels=("prose", "paper"))
+    live.train(make_mlp(seed=1), digits, rule="prose", epochs=1, progress=False)
+    texts = [t for t in live.figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    assert len(texts) > 20  # titles, axis labels, tick labels, legend
+    smallest = min(t.get_fontsize() * live.figure.dpi / 72 for t in texts)
+    assert smallest >= 14, f"smallest text {smallest:.1f} px"
+    width, _ = Image.open(io.BytesIO(bytes(live.picture.value))).size
+    assert width <= 800, width
+
+
 def test_live_scores_errors_go_to_the_status_and_training_goes_on(digits):
     live = LiveScores(panels=("prose",), every=50)
     live.train(make_mlp(seed=0), digits, rule="prose", epochs=1, progress=False)
@@ -261,17 +278,42 @@ def test_pad_draws_and_the_laptop_answers(model, digits):
     assert pad.status.kind != "error", pad.status.text
     assert len(pad.strokes) == 2
     assert np.array_equal(pad.pixels.reshape(-1), strokes_to_features(SEVEN))  # the library's reduction
-    with torch.no_grad():
-        probabilities = torch.softmax(model(torch.from_numpy(pad.pixels.reshape(1, -1))), dim=1)[0]
-    expected = int(probabilities.argmax())
+    # the laptop answers with the int8 model the board runs, quantised as the flash button quantises it
+    logits = export_model(model, calibration_x=digits.x_train).quantized.logits(inputs_to_bytes(pad.pixels.reshape(-1)))
+    expected = int(np.argmax(logits))
     assert pad.host_prediction == expected and f">{expected}</b>" in pad.host_text.value
-    assert f"({100 * float(probabilities[expected]):.0f} % sure)" in pad.host_text.value
-    assert [d for d, _ in pad.top3] == probabilities.argsort(descending=True)[:3].tolist()
+    assert [d for d, _ in pad.top3] == np.argsort(-logits, kind="stable")[:3].tolist()
     assert f"Top 3: {expected} (" in pad.top3_text.value
+    assert abs(sum(p for _, p in pad.top3) - 1) < 0.5 and pad.top3[0][1] >= pad.top3[1][1] >= pad.top3[2][1]
+    assert f"({100 * pad.top3[0][1]:.0f} % sure)" in pad.host_text.value
     assert "not connected" in pad.board_text.value and pad.board_prediction is None
     assert bytes(pad.picture.value).startswith(PNG_MAGIC) and "stretched" in pad.bitmap_caption.value
     pad.clear_button.click()
     assert not pad.pixels.any() and pad.strokes == [] and pad.host_prediction is None and pad.top3 == []
+
+
+def test_the_laptop_answer_is_the_int8_answer_the_board_gives(trained_mlp, digits):
+    """Float and int8 disagree on a few digits; the pad shows the int8 one, which is what the board computes."""
+    trained_mlp = copy.deepcopy(trained_mlp)  # a session fixture: prune a copy
+    quantized = export_model(trained_mlp, calibration_x=digits.x_train).quantized
+    with torch.no_grad():
+        by_float = trained_mlp(digits.x_test).argmax(dim=1).numpy()
+    by_int8 = quantized.predict(inputs_to_bytes(digits.x_test))
+    disagree = np.nonzero(by_float != by_int8)[0]
+    assert len(disagree) > 0  # else this test proves nothing: pick another model
+    pad = DigitPad(trained_mlp, digits)
+    for index in disagree:
+        pad.set_pixels(digits.x_test[index].numpy())
+        assert pad.host_prediction == by_int8[index] != by_float[index]
+    # the int8 model is made once per model and made again when its weights change
+    cached = pad._int8_model()[0]
+    pad.set_pixels(digits.x_test[0].numpy())
+    assert pad._int8_model()[0] is cached
+    pruning.prune_fraction(trained_mlp, 0.5)
+    pad.set_pixels(digits.x_test[0].numpy())
+    assert pad._int8_model()[0] is not cached
+    assert np.array_equal(pad._int8_model()[0].weights[0],
+                          export_model(trained_mlp, calibration_x=digits.x_train).quantized.weights[0])
 
 
 def test_mouse_moves_and_pad_draw_take_the_same_path(model, digits):
@@ -310,6 +352,9 @@ def test_pad_example_digits_come_from_the_test_set(model, digits):
     assert np.allclose(pad.pixels.reshape(-1), first_seven.numpy())
     assert pad.host_prediction == int(model(first_seven[None]).argmax()) == 7
     assert "A 7 from the test set" in pad.status.text
+    pad.example_buttons[8].click()
+    assert pad.status.text.startswith("An 8 from the test set")  # not "A 8"
+    pad.example_buttons[7].click()
     pad.draw(SEVEN)  # drawing after an example starts a new drawing
     assert np.array_equal(pad.pixels.reshape(-1), strokes_to_features(SEVEN))
 

@@ -33,8 +33,7 @@ _HOME = {
     "the_race": ("plot_race", "show_race_table", "race_column", "check_race_winner"),
     "will_it_fit": ("show_sizes", "show_quantisation", "float_bytes", "check_float_bytes", "index_list_bytes",
                     "show_sparse_formats", "check_index_list_bytes"),
-    "flash_it": ("AVR_CLOCK_HZ", "show_flash_pipeline", "show_wobbled_copies", "check_inference_time",
-                 "check_block_value"),
+    "flash_it": ("AVR_CLOCK_HZ", "show_flash_pipeline", "show_wobbled_copies", "check_inference_time"),
     "challenge": ("CHALLENGE_BOARD", "CHALLENGE_METHODS", "challenge_budget", "ChallengeEntry", "ResultsTable",
                   "challenge_entry", "check_challenge"),
 }

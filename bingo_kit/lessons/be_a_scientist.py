@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, not_filled_in, not_yet
+from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, exercise, not_filled_in, not_yet, read_word
 
 
 def show_evidence(evidence: dict[str, float], *, title: str) -> None:
@@ -29,24 +29,26 @@ def mirror_gap(prose_scores: dict, paper_scores: dict) -> float:
     return max(float((paper_scores[name] - (1 - prose_scores[name])).abs().max()) for name in prose_scores)
 
 
+@exercise
 def check_verdict(verdict, evidence: dict[str, float]) -> Feedback:
     """Lesson 4 "be a scientist": which rule did the paper mean? The evidence decides, not the paper.
 
     `evidence` maps each rule ("paper", "prose") to what the class measured for it — the accuracy left
     after pruning the same fraction with that rule's scores. A rule whose scores keep the network working
-    is the one that measures significance.
+    is the one that measures significance. A wrong verdict's hint sends the student back to the bars; it
+    names neither rule nor number (that would be the answer).
     """
     if not_filled_in(verdict):
         return EMPTY_ANSWER
     rules = sorted(evidence)
-    if not isinstance(verdict, str) or verdict not in evidence:
+    chosen = next((rule for rule in rules if rule.casefold() == read_word(verdict)), None)
+    if chosen is None:
         return not_yet(f"Answer with one of {rules} (in quotes).")
     best = max(evidence, key=evidence.get)
-    other = min(evidence, key=evidence.get)
     numbers = ", ".join(f"{rule}: {evidence[rule]:.1%}" for rule in rules)
-    if verdict == best:
+    if chosen == best:
         return correct(f"That is what this experiment shows: cutting by the '{best}' rule's scores left the most "
                       f"accuracy ({numbers}). One network and one seed is evidence, not proof — other seeds or datasets "
                       "could test it further.")
-    return not_yet(f"Look at the evidence again ({numbers}): the network pruned with the '{other}' scores does "
-                 "worse. Which rule found the weights that matter?")
+    return not_yet("Look at the bars again: after the same cut, which rule's network kept MORE of its accuracy? "
+                   "Scores that point at the weights that matter leave the network working.")

@@ -12,7 +12,7 @@ from bingo_kit.arguments import whole_number
 from bingo_kit.boards import get_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import export_model
-from bingo_kit.lessons.feedback import Feedback, correct, not_yet
+from bingo_kit.lessons.feedback import Feedback, correct, exercise, not_yet
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import prune_fraction
 from bingo_kit.training import train
@@ -122,6 +122,7 @@ def _challenge_method(method) -> str:
     return found.id
 
 
+@exercise
 def check_challenge(entry: ChallengeEntry) -> Feedback:
     """Lesson 8: does the entry fit on an Uno (1020 bytes of model), and how good is it?"""
     if not isinstance(entry, ChallengeEntry):

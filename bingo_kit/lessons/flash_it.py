@@ -2,12 +2,9 @@
 """
 from __future__ import annotations
 
-import math
-
 import matplotlib.pyplot as plt
 
-from bingo_kit.drawing import BLOCK
-from bingo_kit.lessons.feedback import Feedback, as_number, check_number, not_yet
+from bingo_kit.lessons.feedback import Feedback, check_number, exercise
 
 # A classic AVR board (Uno, Nano, Mega) runs at 16 MHz: 16 000 clock cycles per millisecond.
 AVR_CLOCK_HZ = 16_000_000
@@ -56,6 +53,7 @@ def show_wobbled_copies(data, practice, count: int = 6) -> None:
     plt.show()
 
 
+@exercise
 def check_inference_time(answer_ms, cycles: int, clock_hz: int = AVR_CLOCK_HZ) -> Feedback:
     """Lesson 7: turn the board's cycle count into milliseconds."""
     expected = cycles / clock_hz * 1000
@@ -66,19 +64,3 @@ def check_inference_time(answer_ms, cycles: int, clock_hz: int = AVR_CLOCK_HZ) -
         right=f"Cycles ÷ {per_ms} cycles per millisecond: the board reads a digit in about a millisecond.",
         hint=f"The chip does {clock_hz // 1_000_000} million cycles per second, so {per_ms} cycles per "
              "millisecond. Divide the cycles by that.")
-
-
-def check_block_value(answer, inked: int = 12) -> Feedback:
-    """Lesson 7: a 4×4 block of the stretched drawing with `inked` pixels of ink: which number does the network
-    get for it? (drawing.strokes_to_features divides each block's ink count by its 16 pixels)."""
-    pixels = BLOCK * BLOCK
-    expected = inked / pixels
-    value = as_number(answer)
-    if value is not None and math.isclose(value, inked):
-        return not_yet("That is the count; the network gets it divided by the 16 pixels of a block.")
-    return check_number(
-        answer, expected, abs_tol=1e-6,
-        right=f"{inked} of {pixels} pixels inked → {inked}/{pixels} = {expected:g}: the same scale as the scanned "
-              "digits the network learned from.",
-        hint="Every square becomes a number between 0 (no ink) and 1 (all 16 pixels inked): divide the inked "
-             "pixels by the 16 pixels of a 4×4 block.")

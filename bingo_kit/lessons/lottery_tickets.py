@@ -14,7 +14,7 @@ import torch
 from bingo_kit import bingo
 from bingo_kit.bingo import BingoScorer
 from bingo_kit.lessons.common import as_numpy
-from bingo_kit.lessons.feedback import Feedback, check_number
+from bingo_kit.lessons.feedback import Feedback, check_number, exercise
 
 
 def show_lottery_ticket(sizes: Sequence[int] = (8, 6, 4), *, keep: float = 0.25, seed: int = 0) -> None:
@@ -31,14 +31,14 @@ def show_lottery_ticket(sizes: Sequence[int] = (8, 6, 4), *, keep: float = 0.25,
                           linewidth=1.6 if winner else 0.6, zorder=2 if winner else 1)
     for i, ys in enumerate(positions):
         left.scatter([i] * len(ys), ys, s=30, color="tab:blue", zorder=3)
-    left.set_title("a big network hides a winning ticket (orange)", fontsize=11)
+    left.set_title("a big network hides\na winning ticket (orange)", fontsize=11)  # two lines: the titles meet
     left.axis("off")
     right.axis("off")
     right.text(0.5, 0.75, r"$S_{new} = \dfrac{S_{old} + \dfrac{|A_b - A_a|}{A_b}}{2}$", ha="center", va="center",
                fontsize=15)
     right.text(0.5, 0.3, "A_b: accuracy before the fake reset\nA_a: accuracy after it\n"
                "big drop → the weights in the ticket mattered", ha="center", va="center", fontsize=11)
-    right.set_title("every weight's significance score S (starts at 0.5)", fontsize=11)
+    right.set_title("every weight's significance score S\n(starts at 0.5)", fontsize=11)
     plt.show()
 
 
@@ -85,6 +85,7 @@ def bingo_update(previous: float, accuracy_before: float, accuracy_after: float,
     return float(bingo.bingo_update(previous, accuracy_before, accuracy_after, rule))
 
 
+@exercise
 def check_significance(answer, *, previous: float, before: float, after: float, rule: str = "prose") -> Feedback:
     """Lesson 3: the significance formula worked by hand on one example."""
     expected = bingo_update(previous, before, after, rule)
@@ -104,6 +105,7 @@ def check_significance(answer, *, previous: float, before: float, after: float, 
              "Keep 3 decimals.")
 
 
+@exercise
 def check_shared_weights(answer, *, p: float, weights: int) -> Feedback:
     """Lesson 3: one fake pass resets about p × weights weights, and all of them share its one measured drop."""
     expected = round(p * weights)

@@ -11,7 +11,7 @@ from IPython.display import Image, display
 from matplotlib.figure import Figure
 
 from bingo_kit.lessons.common import as_numpy, figure_png
-from bingo_kit.lessons.feedback import Feedback, check_number
+from bingo_kit.lessons.feedback import Feedback, check_number, exercise
 from bingo_kit.training import Callback
 
 
@@ -128,6 +128,7 @@ def weight_count(sizes: Sequence[int]) -> int:
     return sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
 
+@exercise
 def check_weight_count(answer, sizes: Sequence[int] = (64, 16, 10)) -> Feedback:
     """Lesson 1: how many weights (connections) does a network with these layer sizes have?"""
     sizes = tuple(sizes)

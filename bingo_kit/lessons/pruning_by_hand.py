@@ -7,7 +7,8 @@ from typing import Iterable, Sequence
 import matplotlib.pyplot as plt
 
 from bingo_kit.errors import KitError
-from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, as_number, correct, not_filled_in, not_yet
+from bingo_kit.lessons.feedback import (EMPTY_ANSWER, Feedback, correct, exercise, not_filled_in, not_yet,
+                                        read_number)
 from bingo_kit.methods import get_method
 from bingo_kit.pruning import accuracy_curve, kept_weights
 
@@ -65,18 +66,20 @@ def largest_by_magnitude(weights: Iterable[float], keep: int) -> list[float]:
     return [weights[i] for i in sorted(order)]
 
 
+@exercise
 def check_kept_by_magnitude(kept, weights: Sequence[float] = HAND_WEIGHTS, keep: int = 3) -> Feedback:
     """Lesson 2: which `keep` weights survive magnitude pruning? (a list of the surviving values)."""
     if not_filled_in(kept) or (isinstance(kept, (list, tuple)) and Ellipsis in kept):
         return EMPTY_ANSWER
-    try:
-        answer = sorted(float(w) for w in kept)
-    except (TypeError, ValueError):
+    read = [read_number(w) for w in kept] if isinstance(kept, (list, tuple)) else [(None, "")]
+    if not read or any(value is None for value, _ in read):
         return not_yet("Write the weights you keep as a list of numbers, for example [0.8, -0.05, 0.3].")
+    answer = sorted(value for value, _ in read)
+    note = next((f" {note}" for _, note in read if note), "")
     expected = largest_by_magnitude(weights, keep)
     if answer == sorted(expected):
         return correct(f"You kept {expected}. Magnitude pruning keeps the weights with the biggest SIZE — "
-                      "-0.9 is big even though it is negative.")
+                      f"-0.9 is big even though it is negative.{note}")
     if len(answer) != keep:
         return not_yet(f"Keep exactly {keep} of the {len(weights)} weights (you wrote {len(answer)}).")
     if answer == sorted(sorted(weights)[-keep:]):
@@ -85,17 +88,20 @@ def check_kept_by_magnitude(kept, weights: Sequence[float] = HAND_WEIGHTS, keep:
     return not_yet("Rank the weights by their size, ignoring the minus sign, and keep the biggest ones.")
 
 
+@exercise
 def check_pruned_fraction(model, fraction, tolerance: float = 0.005) -> Feedback:
     """Lesson 2: did the student prune `fraction` of the model's weights?"""
     if not_filled_in(fraction):
         return EMPTY_ANSWER
-    if as_number(fraction) is None:
-        return not_yet(f"The fraction should be a number between 0 and 1 (0.9 for 90%), not {fraction!r}.")
+    fraction, note = read_number(fraction)
+    if fraction is None or not 0 <= fraction <= 1:
+        return not_yet("The fraction should be a number between 0 and 1 (0.9 for 90%).")
     if not hasattr(model, "weight_layers"):
         return not_yet("Check the network itself: check_pruned_fraction(model, 0.9).")
+    note = f" {note}" if note else ""
     kept, total = kept_weights(model)
     pruned = 1 - kept / total
-    if abs(pruned - float(fraction)) <= tolerance:
-        return correct(f"{total - kept} of {total} weights are now zero ({pruned:.0%} pruned).")
-    return not_yet(f"The model has {pruned:.0%} of its weights pruned, not {float(fraction):.0%}. "
-                 f"Prune with prune_fraction(model, {float(fraction)}, method=...), then check again.")
+    if abs(pruned - fraction) <= tolerance:
+        return correct(f"{total - kept} of {total} weights are now zero ({pruned:.0%} pruned).{note}")
+    return not_yet(f"The model has {pruned:.0%} of its weights pruned, not {fraction:.0%}. "
+                 f"Prune with prune_fraction(model, {fraction:g}, method=...), then check again.{note}")

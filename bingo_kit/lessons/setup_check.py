@@ -7,7 +7,7 @@ inside the functions.
 from __future__ import annotations
 
 from bingo_kit.doctor import SetupItem, SetupReport, setup_report
-from bingo_kit.lessons.feedback import Feedback, check_number
+from bingo_kit.lessons.feedback import Feedback, check_number, exercise
 
 __all__ = ["SetupItem", "SetupReport", "setup_report", "check_page_uno", "show_boards", "check_capacity"]
 
@@ -67,6 +67,7 @@ def show_boards() -> None:
     plt.show()
 
 
+@exercise
 def check_capacity(answer, board: str = "uno") -> Feedback:
     """Lesson 0: how many bytes of model fit on the board? (EEPROM minus the 4-byte record header)."""
     from bingo_kit.boards import get_board

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, not_filled_in, not_yet
+from bingo_kit.lessons.feedback import EMPTY_ANSWER, Feedback, correct, exercise, not_filled_in, not_yet, read_word
 from bingo_kit.methods import find_method, get_method
 from bingo_kit.race import race_label
 
@@ -52,6 +52,7 @@ def race_column(result, column: str) -> dict[str, float]:
     return {name: getattr(r, column) for name, r in result.methods.items() if name != "dense"}
 
 
+@exercise
 def check_race_winner(answer, results: dict[str, float], *, question: str = "fastest") -> Feedback:
     """Lesson 5: read the race table. `results` maps method -> the measured number for the question.
 
@@ -59,9 +60,9 @@ def check_race_winner(answer, results: dict[str, float], *, question: str = "fas
     """
     if not_filled_in(answer):
         return EMPTY_ANSWER
-    method = find_method(answer)  # "IMP", "Bingo" or the label in the picture all name the same runner
-    answer = method.id if method is not None else answer
-    if not isinstance(answer, str) or answer not in results:
+    method = find_method(answer)  # "IMP", "'Bingo'" or the label in the picture all name the same runner
+    answer = method.id if method is not None else read_word(answer)
+    if answer not in results:
         return not_yet(f"Answer with one of {sorted(results)} (in quotes).")
     pick = min if question == "fastest" else max
     winner = pick(results, key=results.get)

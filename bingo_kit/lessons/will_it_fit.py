@@ -10,7 +10,7 @@ import numpy as np
 from bingo_kit.boards import get_board
 from bingo_kit.export import encoded_sizes, model_sizes, quantize_weight
 from bingo_kit.lessons.challenge import challenge_budget
-from bingo_kit.lessons.feedback import Feedback, check_number
+from bingo_kit.lessons.feedback import Feedback, check_number, exercise
 from bingo_kit.lessons.meet_the_network import weight_count
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import size_sweep
@@ -28,7 +28,8 @@ def show_sizes(model, fractions: Sequence[float] = (0.0, 0.5, 0.8, 0.9), *, meth
              (0.27, 3, "int8 blob (sparse formats)", "tab:green"))
     for offset, column, label, colour in forms:
         bars = ax.bar(x + offset, [row[column] for row in rows], width=0.27, label=label, color=colour)
-        ax.bar_label(bars, fontsize=9, padding=2)  # the exact bytes: "1309" must not look like it fits
+        # the exact bytes ("1309" must not look like it fits), on white so that a board's line passes behind them
+        ax.bar_label(bars, fontsize=9, padding=2, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
     # the boards' lines go behind the bars, labelled outside the plot on the right, so no bar is hidden
     for key, style in zip(boards, ("--", ":")):
         board = get_board(key)
@@ -71,6 +72,7 @@ def float_bytes(sizes: Sequence[int]) -> int:
     return model_sizes(make_mlp(tuple(sizes), seed=0)).float_bytes
 
 
+@exercise
 def check_float_bytes(answer, sizes: Sequence[int] = (64, 16, 10)) -> Feedback:
     """Lesson 6: how many bytes does the float32 model take?"""
     sizes = tuple(sizes)
@@ -121,6 +123,7 @@ def show_sparse_formats(row: Sequence[int] = (0, 0, 37, 0, 0, 0, -12, 0, 0, 0, 0
     plt.show()
 
 
+@exercise
 def check_index_list_bytes(answer, out: int, nnz: int) -> Feedback:
     """Lesson 6: bytes of a layer's weights stored as an index list."""
     return check_number(

@@ -17,6 +17,7 @@ import weakref
 from typing import Any, Callable
 
 import ipywidgets as widgets
+from traitlets import Bunch, TraitError, validate
 
 from bingo_kit.errors import KitError
 from bingo_kit.board.ports import PortInfo, list_ports
@@ -69,6 +70,43 @@ class StatusLine(widgets.HTML):
             log.error("widget callback failed:\n%s", "".join(traceback.format_exception(error)))
             self.error(f"Something went wrong inside bingo-kit ({type(error).__name__}: {error}). "
                        "This is a bug; please tell your teacher.")
+
+
+class ChoiceError(KitError, TraitError):
+    """A dropdown set from code to something it does not offer. A TraitError too, so traitlets rolls back."""
+
+
+class ChoiceDropdown(widgets.Dropdown):
+    """A Dropdown that, set from code to a value it does not offer (`slider.board.value = "esp32"`), says so
+    in one sentence listing its choices, instead of traitlets' 30-line TraitError.
+
+    name:    what the student calls it ("method", "board").
+    match:   maps what a student typed to an offered value, leniently ("Uno" -> "uno"), or returns None.
+    refusal: a better sentence for a value that is known but not offered here, or None.
+    """
+
+    def __init__(self, *, name: str, match: Callable[[Any], Any] | None = None,
+                 refusal: Callable[[Any], str | None] | None = None, **kwargs):
+        self._choice_name, self._match, self._refusal = name, match, refusal
+        super().__init__(**kwargs)
+
+    @validate("value")
+    def _validate_value(self, proposal):
+        value = proposal.value
+        offered = self._options_values
+        if value is not None and value not in offered:
+            matched = self._match(value) if self._match is not None else None
+            if matched not in offered:
+                sentence = self._refusal(value) if self._refusal is not None else None
+                raise ChoiceError(sentence or f"{self._choice_name} can be {_either(offered)}; you wrote {value!r}.")
+            value = matched
+        return super()._validate_value(Bunch(proposal, value=value))
+
+
+def _either(values) -> str:
+    """'a' · 'a' or 'b' · 'a', 'b' or 'c'."""
+    shown = [repr(value) for value in values]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
 
 
 def reporting(status_of: Callable[[Any], StatusLine], failed: Callable[[], Any] = lambda: None):

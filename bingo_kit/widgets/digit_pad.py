@@ -2,15 +2,18 @@
 
 The drawing surface is an ipycanvas Canvas (32×32 pixels shown 10× larger). Each finished stroke goes
 through bingo_kit.drawing.strokes_to_features — the same steps that turned the scanned digits into the
-dataset — and the pad shows that 8×8 picture beside the answers. `pad.draw(strokes)` feeds strokes from
-code through the very path the mouse uses, so lessons, nbval and tests draw like a student.
+dataset — and the pad shows that 8×8 picture beside the answers. The laptop answers with the int8 model the
+flash button sends (bingo_kit.int8, the board's arithmetic), so laptop and board agree on every drawing.
+`pad.draw(strokes)` feeds strokes from code through the very path the mouse uses, so lessons, nbval and tests
+draw like a student.
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import sys
 
 import numpy as np
-import torch
 
 import ipywidgets as widgets
 
@@ -18,6 +21,7 @@ from bingo_kit import drawing
 from bingo_kit.board.session import BoardJob, run_on_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import inputs_to_bytes
+from bingo_kit.int8 import float_weights, quantize, quantize_weight
 from bingo_kit.widgets.common import KitWidget, StatusLine, live_widget, reporting
 
 SIDE = drawing.SIDE            # the network sees 8×8
@@ -92,6 +96,7 @@ class DigitPad(KitWidget):
         self.top3: list[tuple[int, float]] = []
         self._asked = 0            # drawings asked about so far: a late board answer for an old one is dropped
         self._board_job = None     # the board's answer for what is on the pad now (a BoardJob)
+        self._int8 = None  # (weights' fingerprint, the int8 model, its logit scale): see _int8_model
 
         self.canvas = Canvas(width=CANVAS * SCALE, height=CANVAS * SCALE,
                              layout=widgets.Layout(width=f"{CANVAS * SCALE}px", height=f"{CANVAS * SCALE}px",
@@ -208,10 +213,14 @@ class DigitPad(KitWidget):
     def draw(self, strokes):
         """Draw strokes from code, exactly as a pen would: each a list of (x, y) canvas pixels (0 ≤ x, y < 32).
 
-        A drawing the pad cannot read (empty, off the canvas, not numbers) is reported in the status line
-        and leaves what is on the pad untouched.
+        A drawing the pad cannot read (empty, off the canvas, not numbers) is reported in the status line and
+        in the cell that called draw (the status line may be far above it), and leaves the pad untouched.
         """
-        checked = drawing.check_strokes(strokes, CANVAS)
+        try:
+            checked = drawing.check_strokes(strokes, CANVAS)
+        except KitError as error:
+            print(f"❌ {error}", file=sys.stderr)  # red, like start_lesson's one-line errors
+            raise
         for points in checked:
             self._begin(float(points[0][0]), float(points[0][1]))
             for x, y in points[1:]:
@@ -278,7 +287,8 @@ class DigitPad(KitWidget):
         if len(matches) == 0:
             raise KitError(f"The test set has no example of a {digit}.")
         # say it first: a board error while predicting must not be overwritten by this line
-        self.status.info(f"A {digit} from the test set, as the network sees it. Draw to start your own.")
+        article = "An" if digit == 8 else "A"  # "an eight"
+        self.status.info(f"{article} {digit} from the test set, as the network sees it. Draw to start your own.")
         self.set_pixels(data.x_test[int(matches[0])].numpy())
         return self._board_job
 
@@ -312,11 +322,25 @@ class DigitPad(KitWidget):
         self._board_job = self._predict_board()
         return self._board_job
 
+    def _int8_model(self):
+        """The model as the board runs it: quantised as the flash button quantises it (calibrated on the same
+        training pictures), and the factor that turns its integer logits back into real ones. Cached until the
+        model's weights change (a slider move, more training)."""
+        pairs = float_weights(self.model)
+        fingerprint = hashlib.blake2b(b"".join(array.tobytes() for pair in pairs for array in pair)).digest()
+        if self._int8 is None or self._int8[0] != fingerprint:
+            quantized = quantize(self.model, self._dataset().x_train)
+            _, last_weight_scale = quantize_weight(pairs[-1][0])
+            self._int8 = (fingerprint, quantized, last_weight_scale * quantized.input_scales[-1])
+        return self._int8[1], self._int8[2]
+
     def _predict_host(self) -> None:
-        x = torch.from_numpy(np.ascontiguousarray(self.pixels, dtype=np.float32).reshape(1, -1))
-        with torch.no_grad():
-            probabilities = torch.softmax(self.model(x), dim=1)[0]
-        best = torch.argsort(probabilities, descending=True)[:3]
+        # the int8 answer, not the float one: the board runs int8, and the two disagree on about 1 drawing in 100
+        quantized, logit_scale = self._int8_model()
+        logits = quantized.logits(inputs_to_bytes(self.pixels.reshape(-1))).astype(np.float64)
+        probabilities = np.exp(logit_scale * (logits - logits.max()))
+        probabilities /= probabilities.sum()
+        best = np.argsort(-logits, kind="stable")[:3]  # ties go to the lower digit, as on the board (§2.3)
         self.top3 = [(int(d), float(probabilities[d])) for d in best]
         label, sure = self.top3[0]
         self.host_prediction = label

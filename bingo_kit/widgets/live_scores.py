@@ -29,6 +29,8 @@ from bingo_kit.widgets.common import KitWidget, StatusLine, canvas_png, figure_p
 
 HISTOGRAM_BINS = np.linspace(0.0, 1.0, 41)
 SMOOTHING = 0.9  # exponential moving average of batch accuracy: a readable curve, not a scribble
+TEXT_PX, TITLE_PX = 14, 15  # the smallest text on screen, in pixels: readable on a projector (issue 18)
+COLUMN_INCHES = 5.2  # 374 px per panel at 72 dpi: two panels fit a notebook at their own size
 
 
 class _Panel:
@@ -154,35 +156,37 @@ class LiveScores(KitWidget):
         n_layers = self._n_layers or 2
         shapes = self._layer_shapes or [(1, 1)] * n_layers
         columns = len(self.panels)
-        self.figure = new_figure(4.6 * columns, 2.0 + 1.6 * n_layers + 1.6)
-        grid = self.figure.add_gridspec(2 + n_layers, columns)
+        # one point is one screen pixel at the figure's 72 dpi, and the picture is shown at its own size: every
+        # text is at least TEXT_PX pixels, read on a projector from the back of a room
+        self.figure = new_figure(COLUMN_INCHES * columns, 2.6 + 2.0 + 1.7 * n_layers)
+        grid = self.figure.add_gridspec(2 + n_layers, columns, height_ratios=[2.6, 2.0] + [1.7] * n_layers)
         self._artists, self._animated, self._background = [], [], None
         for column, panel in enumerate(self.panels.values()):
             accuracy_axes = self.figure.add_subplot(grid[0, column])
-            accuracy_axes.set_title(f"{panel.title}: accuracy", fontsize=11)
+            accuracy_axes.set_title(f"{panel.title}: accuracy", fontsize=TITLE_PX)
             accuracy_axes.set_ylim(0, 1.02)
             accuracy_axes.set_xlim(0, max(10, self._expected_steps))
-            accuracy_axes.set_xlabel("training step", fontsize=10)
-            (curve,) = accuracy_axes.plot([], [], lw=1.2, label="batch (smoothed)", animated=True)
-            (test_points,) = accuracy_axes.plot([], [], "o", ms=3, label="test, per epoch", animated=True)
-            accuracy_axes.legend(fontsize=9, loc="lower right")
+            accuracy_axes.set_xlabel("training step", fontsize=TEXT_PX)
+            (curve,) = accuracy_axes.plot([], [], lw=1.5, label="batch (smoothed)", animated=True)
+            (test_points,) = accuracy_axes.plot([], [], "o", ms=4, label="test, per epoch", animated=True)
+            accuracy_axes.legend(fontsize=TEXT_PX, loc="lower right")
             hist_axes = self.figure.add_subplot(grid[1, column])
-            hist_axes.set_title("significance scores (0 to 1)", fontsize=10)
+            hist_axes.set_title("significance scores (0 to 1)", fontsize=TITLE_PX)
             hist_axes.set_xlim(0, 1)
             hist_axes.set_ylim(0, 1.05)
             hist_axes.set_yticks([])
-            hist_axes.set_ylabel("how many weights", fontsize=10)
+            hist_axes.set_ylabel("weights", fontsize=TEXT_PX)  # how many: "how many weights" is taller than the axes
             hist = hist_axes.stairs(np.zeros(len(HISTOGRAM_BINS) - 1), HISTOGRAM_BINS, fill=True, animated=True)
             heatmaps = []
             for layer in range(n_layers):
                 axes = self.figure.add_subplot(grid[2 + layer, column])
-                axes.set_title(f"layer {layer + 1}: bright = highest scores of this run", fontsize=10)
+                axes.set_title(f"layer {layer + 1}: bright = high score", fontsize=TITLE_PX)
                 axes.set_xticks([])
                 axes.set_yticks([])
                 heatmaps.append(axes.imshow(np.full(shapes[layer], 0.5), vmin=0, vmax=1, cmap="viridis",
                                             aspect="auto", interpolation="nearest", animated=True))
             for axes in self.figure.axes:
-                axes.tick_params(labelsize=9)
+                axes.tick_params(labelsize=TEXT_PX)
             self._artists.append((curve, test_points, hist, heatmaps, accuracy_axes))
             self._animated += [curve, test_points, hist, *heatmaps]
 

@@ -16,12 +16,13 @@ import numpy as np
 import ipywidgets as widgets
 
 from bingo_kit import pruning
-from bingo_kit.methods import get_method
+from bingo_kit.methods import find_method, get_method
 from bingo_kit.boards import BOARDS, get_board
 from bingo_kit.errors import KitError
 from bingo_kit.export import blob_size
 from bingo_kit.training import accuracy
-from bingo_kit.widgets.common import GREEN, RED, KitWidget, StatusLine, figure_png, new_figure, reporting
+from bingo_kit.widgets.common import (GREEN, RED, ChoiceDropdown, KitWidget, StatusLine, figure_png, new_figure,
+                                      reporting)
 
 BASELINES = ("magnitude", "random")  # offered always; the scored method is offered beside them
 PRUNED_GREY = np.array([0.82, 0.82, 0.82, 1.0])
@@ -59,14 +60,16 @@ class PruneSlider(KitWidget):
                            "scores=... to the slider, or pick magnitude or random.")
         if default_method not in [m.id for m in offered]:
             raise KitError(f"The slider offers {', '.join(m.id for m in offered)}; got method={method!r}.")
-        self.method = widgets.Dropdown(options=[(m.label, m.id) for m in offered], value=default_method,
-                                       description="method", layout=widgets.Layout(width="220px"))
+        self.method = ChoiceDropdown(options=[(m.label, m.id) for m in offered], value=default_method,
+                                     description="method", layout=widgets.Layout(width="220px"),
+                                     name="method", match=_method_id, refusal=self._method_refusal)
         self.method.add_class("bingo-prune-method")
         self.fraction = widgets.IntSlider(value=0, min=0, max=99, step=1, description="pruned %",
                                           continuous_update=True, layout=widgets.Layout(width="420px"))
         self.fraction.add_class("bingo-prune-fraction")
-        self.board = widgets.Dropdown(options=[(b.name, key) for key, b in BOARDS.items()], value=board,
-                                      description="board", layout=widgets.Layout(width="260px"))
+        self.board = ChoiceDropdown(options=[(b.name, key) for key, b in BOARDS.items()], value=board,
+                                    description="board", layout=widgets.Layout(width="260px"),
+                                    name="board", match=_board_key)
         self.board.add_class("bingo-prune-board")
 
         self.accuracy_text = widgets.HTML()
@@ -115,6 +118,14 @@ class PruneSlider(KitWidget):
         self._observe(self.board, self._on_change)
         self._on_click(self.floor_button, self._on_floor)
         self.update()
+
+    def _method_refusal(self, value) -> str | None:
+        """A scored method the menu does not offer: it needs scores (the slider's own sentence for that)."""
+        method = find_method(value)
+        if method is not None and method.scored_while_training and self.scores is None:
+            return (f"{method.label} needs significance scores: train with train_scored(...) and pass scores=... "
+                    "to the slider, or pick magnitude or random.")
+        return None
 
     # --- callbacks -------------------------------------------------------------------------------
     def _on_change(self, _change=None) -> None:
@@ -221,6 +232,18 @@ class PruneSlider(KitWidget):
         self.picture_caption.value = " &nbsp;·&nbsp; ".join(caption for caption, _ in pictures) + \
             " &nbsp;·&nbsp; <span style='color:#9e9e9e'>grey = pruned</span>, red/blue = positive/negative"
         self.picture.value = figure_png(self._figure)
+
+
+def _method_id(value):
+    method = find_method(value)  # "Magnitude", "'random'", the label in the menu
+    return None if method is None else method.id
+
+
+def _board_key(value):
+    try:
+        return get_board(value).key
+    except KitError:
+        return None
 
 
 def _tile(rgba: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
