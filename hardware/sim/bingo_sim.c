@@ -2,7 +2,7 @@
  * bingo_sim: run the bingo_receiver sketch in simavr and expose its UART0 as a pty.
  *
  *   bingo_sim FIRMWARE.elf --mcu atmega328p [--freq 16000000] [--eeprom FILE] [--status FILE]
- *             [--eeprom-write-us 3400]
+ *             [--eeprom-write-us 3400] [--parent PID]
  *   bingo_sim --flash FLASH.bin --bootloader BOOT.hex --fuses 0xFF,0xDE,0xFD --reset-on-open [--eeprom ...]
  *
  * The second form is a board as it comes out of the box: its program flash is the file FLASH.bin (created
@@ -17,6 +17,10 @@
  *
  *   SIGUSR1  write "<request number> <simulated CPU cycles>" to the --status file (host asks for the clock)
  *   SIGTERM  save the EEPROM to the --eeprom file and exit 0 (a clean power-off)
+ * --parent PID (default: the runner's parent at start) is the program the board is plugged into: when it is gone
+ * -- killed, crashed, a notebook kernel restarted -- the runner powers off as on SIGTERM, within ~10 ms (checked
+ * with getppid(), so a parent that died before the runner's first look counts too; PR_SET_PDEATHSIG would
+ * fire when the *thread* that started the runner ends, which in a notebook need not be the kernel's end).
  * --eeprom-write-us 3400 makes each EEPROM byte write busy for that long, as on an ATmega (simavr writes
  * instantly; instant is the default so that tests flash quickly).
  * The EEPROM file is also rewritten (atomically) shortly after the sketch changes the EEPROM, so even a
@@ -55,6 +59,7 @@
 
 static volatile sig_atomic_t stop_requested = 0;
 static volatile sig_atomic_t cycles_requested = 0;
+static pid_t parent_pid = 0;  /* --parent */
 static unsigned long status_requests = 0;
 
 static avr_t *avr;
@@ -68,6 +73,13 @@ static uint8_t saved_eeprom[8192];
 static uint32_t eeprom_size = 0;
 
 static void on_stop(int sig) { (void)sig; stop_requested = 1; }
+
+/* Once the runner's parent has died, getppid() names whoever adopted it (init or a subreaper). */
+static void stop_if_parent_gone(void) {
+    if (stop_requested || getppid() == parent_pid) return;
+    fprintf(stderr, "bingo_sim: the program that started it (pid %d) has gone: powering off\n", (int)parent_pid);
+    stop_requested = 1;
+}
 static void on_cycles(int sig) { (void)sig; cycles_requested = 1; }
 
 static double now_seconds(void) {
@@ -365,9 +377,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bootloader") && i + 1 < argc) bootloader = argv[++i];
         else if (!strcmp(argv[i], "--fuses") && i + 1 < argc) fuses = argv[++i];
         else if (!strcmp(argv[i], "--reset-on-open")) reset_on_open = 1;
+        else if (!strcmp(argv[i], "--parent") && i + 1 < argc) parent_pid = (pid_t)strtol(argv[++i], NULL, 10);
         else if (argv[i][0] != '-' && !firmware) firmware = argv[i];
-        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open] [--parent PID]\n", argv[0]); return 2; }
     }
+    if (!parent_pid) parent_pid = getppid();
+    stop_if_parent_gone();  /* before anything is built: a board nobody can reach never starts */
+    if (stop_requested) return 0;
     if (!firmware && !flash_path) { fprintf(stderr, "bingo_sim: no firmware (or --flash) given\n"); return 2; }
 
     avr = avr_make_mcu_by_name(mcu);
@@ -450,7 +466,7 @@ int main(int argc, char **argv) {
     write_status();
 
     double start = now_seconds();
-    double last_save = start, last_open_check = start;
+    double last_save = start, last_open_check = start, last_parent_check = start;
     int exit_code = 0;
     for (unsigned long step = 0; !stop_requested; step++) {
         int state = avr_run(avr);
@@ -463,6 +479,7 @@ int main(int argc, char **argv) {
                 struct timespec wait = { 0, 1000000 };
                 nanosleep(&wait, NULL);
                 check_host_connection();
+                stop_if_parent_gone();
             }
             start = now_seconds() - (double)avr->cycle / avr->frequency;  /* the clock stood still meanwhile */
             continue;
@@ -493,6 +510,7 @@ int main(int argc, char **argv) {
                 if (ahead < -0.0001 && (step & 255) == 0) read_host_bytes();  /* behind, so no naps: look every ~25 us */
             }
             if (reset_on_open && now - last_open_check > 0.001) { check_host_connection(); last_open_check = now; }
+            if (now - last_parent_check > 0.01) { stop_if_parent_gone(); last_parent_check = now; }
             if (now - last_save > 0.05) { save_eeprom_if_changed(); save_flash_if_changed(); last_save = now; }
         }
     }
