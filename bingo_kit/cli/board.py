@@ -5,6 +5,7 @@ loading torch.
 """
 from __future__ import annotations
 
+import sys
 
 from bingo_kit.errors import KitError
 
@@ -63,6 +64,7 @@ COMMANDS.append(_add_export)
 
 
 def _flash(args) -> int:
+    import dataclasses
     from pathlib import Path
 
     from bingo_kit.board.agreement import remember_blob
@@ -77,11 +79,21 @@ def _flash(args) -> int:
         model = decode_blob(blob)
     except BlobError as error:
         raise BlobError(f"{path}: {error}") from None
-    with connect(args.port) as board:
+    try:
+        board = connect(args.port)
+    except KeyboardInterrupt:
+        print("bingo-kit flash: stopped before anything was sent; the board is unchanged.", file=sys.stderr)
+        raise
+    with board:
         where = "the simulated Uno" if board.simulator else f"{board.info.board_name} on {board.device}"
         print(f"flashing {len(blob)} bytes (model {'-'.join(map(str, model.sizes))}) to {where}, "
               f"capacity {board.info.capacity} bytes")
-        result = board.upload(blob, progress=not args.quiet)
+        before = dataclasses.replace(board.info)
+        try:
+            result = board.upload(blob, progress=not args.quiet)
+        except KeyboardInterrupt:  # Ctrl-C: say what the board holds now (COMMIT may have stored the model)
+            print(f"bingo-kit flash: {board.holdings_after_interrupt(blob, before)}", file=sys.stderr)
+            raise
         remember_blob(blob)  # so `bingo-kit predict` can compare the board with the host reference later
     print(f"done: {result.bytes} bytes in {result.seconds:.2f} s ({result.bytes_per_second:.0f} B/s), "
           f"CRC 0x{result.crc:04X}; stored in EEPROM in {result.eeprom_ms} ms")
