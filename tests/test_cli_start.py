@@ -27,6 +27,7 @@ def _imports(*argv: str, tmp_path) -> tuple[str, set[str]]:
 
 @pytest.mark.parametrize("argv", [
     ("--help",), ("ports",), ("flash", "--help"), ("flash", "no-such-file.bingo"),
+    ("predict", "--model", "no-such-file.bingo"), ("export", "no-such-model.pt", "--board", "esp32"),
 ], ids=" ".join)
 def test_no_torch_to_start(argv, tmp_path):
     output, modules = _imports(*argv, tmp_path=tmp_path)

@@ -34,6 +34,14 @@ COMMANDS.append(_add_ports)
 
 
 def _export(args) -> int:
+    from bingo_kit.boards import get_board
+    from bingo_kit.user_files import readable_file, writable_file
+
+    # Mistakes in the command line first, before torch loads (seconds) and the export runs.
+    readable_file(args.model, "a model file", f"Train one first: bingo-kit train -o {args.model}", "model.pt")
+    writable_file(args.output, "the .bingo model", "model.bingo")
+    get_board(args.board)
+
     from bingo_kit.data import load_dataset
     from bingo_kit.export import export_model
     from bingo_kit.models import load_model
@@ -70,11 +78,11 @@ def _flash(args) -> int:
     from bingo_kit.board.agreement import remember_blob
     from bingo_kit.export import BlobError, decode_blob
     from bingo_kit.board.board import connect
+    from bingo_kit.user_files import read_file
 
     path = Path(args.blob)
-    if not path.exists():
-        raise KitError(f"No file {path}. Make one with: bingo-kit export model.pt -o {path}")
-    blob = path.read_bytes()
+    blob = read_file(path, "a .bingo model file", f"Make one with: bingo-kit export model.pt -o {path}",
+                     "model.bingo")
     try:
         model = decode_blob(blob)
     except BlobError as error:
@@ -113,19 +121,21 @@ COMMANDS.append(_add_flash)
 
 def _predict(args) -> int:
     import json
-    from pathlib import Path
+
+    from bingo_kit.user_files import read_file
+
+    blob = None
+    if args.model:   # before torch loads (seconds): a wrong file name is answered at once
+        blob = read_file(args.model, "a .bingo model file",
+                         "Pass the .bingo file you flashed (bingo-kit export writes one).", "model.bingo")
 
     from bingo_kit.board.agreement import compare_board_with_reference, recall_blob
     from bingo_kit.data import load_dataset
     from bingo_kit.export import inputs_to_bytes
     from bingo_kit.board.board import connect
 
-    if args.model and not Path(args.model).exists():
-        raise KitError(f"No file {args.model}. Pass the .bingo file you flashed (bingo-kit export writes one).")
     with connect(args.port) as board:
-        if args.model:
-            blob = Path(args.model).read_bytes()
-        else:
+        if blob is None:
             blob = recall_blob(board.info)
         data = load_dataset(args.dataset, downsample=args.downsample)
         n = len(data.y_test) if not args.n else min(args.n, len(data.y_test))
@@ -182,8 +192,10 @@ def _simulate(args) -> int:
     import time
 
     from bingo_kit.board.simavr import SimulatedBoard, default_sim_eeprom
+    from bingo_kit.user_files import writable_file
 
-    eeprom = args.eeprom or default_sim_eeprom()
+    eeprom = writable_file(args.eeprom, "the simulated board's EEPROM", "eeprom.bin") if args.eeprom \
+        else default_sim_eeprom()
     with SimulatedBoard(eeprom) as simulator:
         print(f"simulated Arduino Uno running at {simulator.port}  (EEPROM: {eeprom})", flush=True)
         print(f"try: bingo-kit flash model.bingo --port {simulator.port}    Ctrl-C stops it.", flush=True)

@@ -88,6 +88,12 @@ def _list_methods_in_help(parser: argparse.ArgumentParser, method: argparse.Acti
 
 
 def _run_train(args) -> int:
+    from bingo_kit.user_files import writable_file
+
+    writable_file(args.out, "the model", "model.pt")   # now, not after minutes of training
+    if args.scores:
+        writable_file(args.scores, "the scores", "scores.pt")
+
     from bingo_kit.data import load_dataset, with_validation
     from bingo_kit.gradual import gradual_pruning
     from bingo_kit.methods import get_method, train_scored
@@ -160,6 +166,10 @@ COMMANDS.append(_add_train)
 
 
 def _run_race(args) -> int:
+    from bingo_kit.user_files import writable_file
+
+    if args.json:
+        writable_file(args.json, "the results", "race.json")   # now, not after the race
     from bingo_kit.race import ALL_RACE_METHODS, run_race
 
     options = {k: getattr(args, k) for k in ("p", "probe", "metric", "tickets") if getattr(args, k) is not None}
