@@ -53,8 +53,8 @@ def _export(args) -> int:
     if not report.fits:
         raise KitError(f"{args.model} does not fit on the {report.board.name} ({report.over_by} bytes too many): "
                        "prune more weights, or export for a bigger board (--board mega). Nothing was written.")
-    report.save(args.output)
-    print(f"wrote {args.output} ({report.size} bytes)")
+    path = report.save(args.output)
+    print(f"wrote {path} ({report.size}-byte model and its checksum)")
     return 0
 
 
@@ -71,6 +71,16 @@ def _add_export(commands) -> None:
 COMMANDS.append(_add_export)
 
 
+def _read_model_file(path) -> bytes:
+    """The blob in a .bingo file (export.read_model_file), saying so when an old file has no check of its own."""
+    from bingo_kit.export import read_model_file
+
+    model_file = read_model_file(path)
+    if model_file.note(path):
+        print(f"note: {model_file.note(path)}", file=sys.stderr)
+    return model_file.blob
+
+
 def _flash(args) -> int:
     import dataclasses
     from pathlib import Path
@@ -78,11 +88,9 @@ def _flash(args) -> int:
     from bingo_kit.board.agreement import remember_blob
     from bingo_kit.export import BlobError, decode_blob
     from bingo_kit.board.board import connect
-    from bingo_kit.user_files import read_file
 
     path = Path(args.blob)
-    blob = read_file(path, "a .bingo model file", f"Make one with: bingo-kit export model.pt -o {path}",
-                     "model.bingo")
+    blob = _read_model_file(path)
     try:
         model = decode_blob(blob)
     except BlobError as error:
@@ -122,12 +130,9 @@ COMMANDS.append(_add_flash)
 def _predict(args) -> int:
     import json
 
-    from bingo_kit.user_files import read_file
-
     blob = None
-    if args.model:   # before torch loads (seconds): a wrong file name is answered at once
-        blob = read_file(args.model, "a .bingo model file",
-                         "Pass the .bingo file you flashed (bingo-kit export writes one).", "model.bingo")
+    if args.model:   # before torch loads (seconds): a wrong or damaged file is answered at once
+        blob = _read_model_file(args.model)
 
     from bingo_kit.board.agreement import compare_board_with_reference, recall_blob
     from bingo_kit.data import load_dataset
