@@ -17,6 +17,7 @@ import time
 import pytest
 
 from bingo_kit.board.protocol import crc16
+from bingo_kit.export import model_file_bytes
 
 pytestmark = pytest.mark.firmware
 
@@ -101,7 +102,7 @@ def _flash_command(model_file, port, tmp_path) -> subprocess.Popen:
 
 def test_ctrl_c_during_commit_says_the_new_model_is_stored(slow_board, other_blob, tmp_path):
     model_file = tmp_path / "model.bingo"
-    model_file.write_bytes(other_blob)
+    model_file.write_bytes(model_file_bytes(other_blob))   # as bingo-kit export writes it
     command = _flash_command(model_file, slow_board.port, tmp_path)
     try:
         watcher = _when_commit_writes(slow_board, lambda: command.send_signal(signal.SIGINT))
@@ -119,7 +120,7 @@ def test_ctrl_c_during_commit_says_the_new_model_is_stored(slow_board, other_blo
 
 def test_ctrl_c_during_the_upload_says_what_the_board_holds(slow_board, pruned_blob, other_blob, tmp_path):
     model_file = tmp_path / "model.bingo"
-    model_file.write_bytes(other_blob)
+    model_file.write_bytes(model_file_bytes(other_blob))   # as bingo-kit export writes it
     command = _flash_command(model_file, slow_board.port, tmp_path)
     try:
         assert command.stdout.readline().startswith("flashing ")   # connected; the upload starts now
