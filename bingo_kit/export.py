@@ -5,6 +5,7 @@ and its reference forward pass live in bingo_kit.int8 (re-exported here: export 
 """
 from __future__ import annotations
 
+import binascii
 import math
 import struct
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ ENCODING_CODES = {"dense": protocol.ENCODING_DENSE, "bitmap": protocol.ENCODING_
 ENCODINGS = tuple(ENCODING_CODES)          # in §2.2's tie-break order: dense, then bitmap
 _ENCODING_NAMES = {code: name for name, code in ENCODING_CODES.items()}
 LAYER_HEADER = struct.Struct("<BBHH")      # §2.2: encoding, shift, multiplier, nnz
+FILE_MAGIC = b"BNGF"                       # §7: a .bingo file wraps the blob with its own check
+FILE_VERSION = 1
+FILE_HEADER = struct.Struct("<4sBHI")      # §7: magic, file version, blob length, CRC-32 of the blob
 
 
 # --- the blob (§2) ------------------------------------------------------------------------------
@@ -247,9 +251,64 @@ class ExportReport:
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_bytes(self.blob)
-        return path
+        """Write the .bingo file (§7: the blob with its own check); read it back with read_model_file."""
+        from bingo_kit.user_files import write_file
+
+        return write_file(path, model_file_bytes(self.blob), "the .bingo model", "model.bingo")
+
+
+# --- the .bingo file (§7) --------------------------------------------------------------------------
+
+def model_file_bytes(blob: bytes) -> bytes:
+    """§7: what a .bingo file holds, the blob behind a header with its length and CRC-32 (zlib's, as PNG and zip
+    files carry: binascii.crc32), so that a damaged file is refused instead of flashed."""
+    blob = bytes(blob)
+    return FILE_HEADER.pack(FILE_MAGIC, FILE_VERSION, len(blob), binascii.crc32(blob)) + blob
+
+
+@dataclass
+class ModelFile:
+    """A .bingo file as read: the blob, and whether the file's own check vouched for it (False: an old file
+    that is a bare blob, with no check of its own)."""
+
+    blob: bytes
+    checked: bool
+
+    def note(self, path) -> str | None:
+        """The sentence to show when the file could not be checked, else None."""
+        if self.checked:
+            return None
+        return (f"{path} has no checksum (an older bingo-kit wrote it), so damage to it cannot be noticed: it is "
+                f"used as it is. Export the model again to give it one.")
+
+
+def read_model_file(path) -> ModelFile:
+    """Read a .bingo file (§7) and check it: a damaged, cut-short or foreign file is a BlobError in one sentence.
+
+    A bare blob (§2, what bingo-kit wrote before the file had its own check) is still read -- refusing it would
+    strand a student who has only that file -- but comes back with checked=False (see ModelFile.note)."""
+    from bingo_kit.user_files import read_file
+
+    again = f"Export the model again (bingo-kit export model.pt -o {path})."
+    data = read_file(path, "a .bingo model file", f"Make one with: bingo-kit export model.pt -o {path}",
+                     "model.bingo")
+    if data[:4] == MAGIC:
+        return ModelFile(data, checked=False)
+    if data[:4] != FILE_MAGIC:
+        raise BlobError(f"{path} is not a .bingo model file (it does not start with 'BNGF'). {again}")
+    if len(data) < FILE_HEADER.size:
+        raise BlobError(f"{path} is cut short: it ends inside its header. {again}")
+    _, version, length, crc = FILE_HEADER.unpack_from(data)
+    if version != FILE_VERSION:
+        raise BlobError(f"{path} is a .bingo file of version {version}; this bingo-kit reads version {FILE_VERSION}. "
+                        "Update bingo-kit, or export the model again with this one.")
+    blob = data[FILE_HEADER.size:]
+    if len(blob) != length:
+        how = "cut short" if len(blob) < length else "longer than it says"
+        raise BlobError(f"{path} is {how} ({len(blob)} model bytes where its header says {length}). {again}")
+    if binascii.crc32(blob) != crc:
+        raise BlobError(f"{path} is damaged: its bytes no longer match the checksum written into it. {again}")
+    return ModelFile(blob, checked=True)
 
 
 def export_model(model, data=None, board: str | Board = "uno", *, calibration_x=None,

@@ -6,6 +6,7 @@ mattered, and iterative magnitude pruning (IMP) rewinds the surviving weights to
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Sequence
 
 import torch
@@ -107,8 +108,9 @@ def load_model(path: str | os.PathLike) -> TinyMLP:
         model = TinyMLP(saved["sizes"])
     except FileNotFoundError:
         raise KitError(f"No model file at {path}. Train one first: bingo-kit train --out {path}") from None
-    except Exception as error:  # not a file we wrote
-        raise KitError(f"{path} is not a bingo-kit model file ({error}). Save models with save_model().") from None
+    except Exception:  # not a file we wrote (torch's own explanation runs to several lines about pickles)
+        raise KitError(f"{path} is not a model file written by bingo-kit: make one with `bingo-kit train -o "
+                       f"{Path(path).name}` or save_model().") from None
     model.initial_state = saved["initial_state"]
     # files written before weights_orig existed hold only the masked weights: their pruned values are lost
     originals = saved.get("weights_orig") or [None] * len(model.layers)

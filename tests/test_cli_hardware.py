@@ -60,7 +60,11 @@ def test_export_prints_sizes_and_fit(model_files, tmp_path, cache):
     out = run("export", model_files / "pruned.pt", "--board", "uno", "-o", blob, cache=cache).stdout
     assert "float32 model: 4840 bytes; int8 dense: 1309 bytes" in out
     assert "fits on Arduino Uno" in out and "test accuracy" in out
-    assert blob.read_bytes()[:4] == b"BNGO" and f"wrote {blob} ({blob.stat().st_size} bytes)" in out
+    from bingo_kit.export import read_model_file
+
+    model_file = read_model_file(blob)   # a checked .bingo file (PROTOCOL.md §7)
+    assert model_file.checked and model_file.blob[:4] == b"BNGO"
+    assert f"wrote {blob} ({len(model_file.blob)}-byte model and its checksum)" in out
 
 
 def test_export_refuses_a_model_that_does_not_fit(model_files, tmp_path, cache):
@@ -70,7 +74,7 @@ def test_export_refuses_a_model_that_does_not_fit(model_files, tmp_path, cache):
     assert "289 bytes too many" in result.stderr and "prune more weights" in result.stderr
     assert "Traceback" not in result.stderr
     run("export", model_files / "dense.pt", "--board", "mega", "-o", blob, cache=cache)
-    assert blob.stat().st_size == 1309
+    assert blob.stat().st_size == 1309 + 11   # the blob behind the .bingo file's header (PROTOCOL.md §7)
 
 
 def test_flash_rejects_a_damaged_file(tmp_path, cache):
@@ -85,7 +89,7 @@ def test_flash_then_predict_in_separate_commands_share_the_simulated_board(model
     blob = tmp_path / "model.bingo"
     run("export", model_files / "pruned.pt", "-o", blob, cache=cache)
     out = run("flash", blob, "--port", "sim", "--quiet", cache=cache).stdout
-    assert f"flashing {blob.stat().st_size} bytes (model 64-16-10) to the simulated Uno" in out
+    assert f"flashing {blob.stat().st_size - 11} bytes (model 64-16-10) to the simulated Uno" in out
     assert "done:" in out and "CRC 0x" in out
     # A new process, a new simulator run: the model comes back from the EEPROM file, as after a power cycle.
     summary = json.loads(run("predict", "--port", "sim", "--dataset", "digits", "--json", cache=cache,

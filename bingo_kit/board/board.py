@@ -212,6 +212,11 @@ class BingoBoard:
         return {PAGE_PORT: "the Simulated Uno in the page",
                 WEB_SERIAL_PORT: "the board connected through this browser"}.get(self.port_name, self.port_name)
 
+    def _subject(self) -> str:
+        """The board as the subject of a sentence."""
+        where = self._where()
+        return where[0].upper() + where[1:] if where.startswith("the ") else f"The board on {where}"
+
     def _disconnected(self, what: str) -> BoardDisconnectedError:
         gone = getattr(self._serial, "gone", None)  # the page knows why its board went away
         if gone:
@@ -220,9 +225,15 @@ class BingoBoard:
             return BoardDisconnectedError(f"The Simulated Uno in the page stopped answering {what} — was the page "
                                           "reloaded or closed? Keep the notebook open and try again; a model "
                                           "already on it is kept.")
-        where = "The simulated Uno" if self.simulator else f"The board on {self.port_name}"
-        return BoardDisconnectedError(f"{where} stopped answering {what} — was it unplugged or reset? "
+        return BoardDisconnectedError(f"{self._subject()} stopped answering {what} — was it unplugged or reset? "
                                       "Plug it back in and try again; a model already on it is kept.")
+
+    def _disconnected_during_commit(self) -> BoardDisconnectedError:
+        """§3: once COMMIT has started writing the EEPROM the old model is gone, so "kept" would be false here:
+        a cut-off COMMIT leaves the new model, the old one (cut before writing) or, most often, none."""
+        return BoardDisconnectedError(f"{self._subject()} stopped answering while it stored the model — was it unplugged or "
+                                      "reset? It may now hold the new model, the old one or none: plug it back in "
+                                      "and flash again.")
 
     def _write_frame(self, command: int, payload: bytes) -> None:
         self._write_bytes(request_frame(command, payload))
@@ -395,7 +406,11 @@ class BingoBoard:
                                    on_answer=chunk_arrived, answers=answers)
             # a simulation slower than the chip (the page's, on a busy computer) writes its EEPROM slower too
             commit_timeout = (COMMIT_TIMEOUT + COMMIT_SECONDS_PER_BYTE * len(blob)) * getattr(self._serial, "time_scale", 1.0)
-            board_crc, length, eeprom_ms = struct.unpack("<HHH", self._request(CMD_UPLOAD_COMMIT, timeout=commit_timeout)[:6])
+            try:
+                committed = self._request(CMD_UPLOAD_COMMIT, timeout=commit_timeout)
+            except BoardDisconnectedError:
+                raise self._disconnected_during_commit() from None
+            board_crc, length, eeprom_ms = struct.unpack("<HHH", committed[:6])
         except BoardDisconnectedError:
             raise
         except BaseException:
@@ -411,6 +426,28 @@ class BingoBoard:
             self._request(CMD_UPLOAD_ABORT)
         except FlashError:
             pass
+
+    def holdings_after_interrupt(self, blob, before: BoardInfo) -> str:
+        """One sentence for someone who stopped upload(blob) (Ctrl-C): what the board holds now, by a fresh
+        IDENTIFY; `before` is its IDENTIFY answer from before the upload. A COMMIT that has begun runs to its end on
+        the board (§5.2: nothing stops it), so this waits as long as a COMMIT may take; the answers to COMMIT and
+        to upload()'s ABORT, queued ahead of IDENTIFY's, are skipped."""
+        blob = bytes(getattr(blob, "blob", blob))
+        try:
+            timeout = COMMIT_TIMEOUT + COMMIT_SECONDS_PER_BYTE * len(blob)
+            now = self.info = parse_identify(self._request(CMD_IDENTIFY, timeout=timeout))
+        except FlashError:
+            return "Stopped; the board did not answer, so what it holds is unknown: flash again to be sure."
+        if not now.has_model:
+            if not before.has_model:
+                return "Stopped before the new model was stored; the board still holds no model."
+            return "Stopped; the board now holds no model: flash one again."
+        held = f"{now.model_length} bytes, CRC 0x{now.model_crc:04X}"
+        if (now.model_length, now.model_crc) == (len(blob), crc16(blob)):
+            return f"Stopped, but the board had already stored the new model ({held}) and keeps it."
+        if before.has_model and (now.model_length, now.model_crc) == (before.model_length, before.model_crc):
+            return f"Stopped before the new model was stored; the board keeps its previous model ({held})."
+        return f"Stopped; the board holds a model ({held}) that is neither the new one nor the one it had."
 
     def predict(self, x_u8) -> Prediction:
         """Run the board's model on one input (bytes or uint8 array); §5.3 sends it in 58-byte pieces."""

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +69,31 @@ class _Attempt:
     output: str = ""
 
 
+def _ends_with_this_process() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGKILL when this process dies (Linux's PR_SET_PDEATHSIG), so a
+    killed kernel or `bingo-kit` never leaves avrdude behind, talking to a board. A parent that died before the
+    prctl took effect is caught by comparing getppid(). The signal fires when the *thread* that started the
+    child ends; _run_avrdude waits for avrdude in that same thread. None where there is no prctl."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, parent = ctypes.c_int(1), os.getpid()   # <linux/prctl.h>: PR_SET_PDEATHSIG = 1
+    arguments = (pr_set_pdeathsig, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                 ctypes.c_ulong(0))   # built here: between fork and exec the child should do as little as it can
+
+    def die_with_parent() -> None:
+        prctl(*arguments)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return die_with_parent
+
+
 def _run_avrdude(device: str, programmer: str, part: str, baud: int, hex_path: Path | None = None,
                  on_hash: Callable[[], None] | None = None) -> _Attempt:
     """One avrdude run: read the signature (and write + verify `hex_path`). It is stopped if the bootloader
@@ -75,7 +102,8 @@ def _run_avrdude(device: str, programmer: str, part: str, baud: int, hex_path: P
     if hex_path is not None:  # by name, from its folder: -U splits at colons, and "C:\\..." has one
         command += ["-U", f"flash:w:{hex_path.name}:i"]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               cwd=hex_path.parent if hex_path is not None else None)
+                               cwd=hex_path.parent if hex_path is not None else None,
+                               preexec_fn=_ends_with_this_process())
     output = bytearray()
     last_output = [time.monotonic()]
 

@@ -183,7 +183,8 @@ class SimulatedBoard:
             self.process = subprocess.Popen(
                 [str(runner), *program, "--mcu", BOARDS[self.board].mcu.lower(), "--freq", str(CPU_HZ),
                  "--eeprom", str(self.eeprom_path), "--status", str(self._status_path),
-                 "--eeprom-write-us", str(EEPROM_WRITE_US if self.realistic_eeprom else 0)],
+                 "--eeprom-write-us", str(EEPROM_WRITE_US if self.realistic_eeprom else 0),
+                 "--parent", str(os.getpid())],   # it powers off when this process dies, even by SIGKILL
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         # Never leave a runner behind, even if the caller forgets stop() (e.g. a notebook kernel exits).
         self._stop_on_exit = weakref.finalize(self, _terminate, self.process)

@@ -5,6 +5,7 @@ loading torch.
 """
 from __future__ import annotations
 
+import sys
 
 from bingo_kit.errors import KitError
 
@@ -33,6 +34,14 @@ COMMANDS.append(_add_ports)
 
 
 def _export(args) -> int:
+    from bingo_kit.boards import get_board
+    from bingo_kit.user_files import readable_file, writable_file
+
+    # Mistakes in the command line first, before torch loads (seconds) and the export runs.
+    readable_file(args.model, "a model file", f"Train one first: bingo-kit train -o {args.model}", "model.pt")
+    writable_file(args.output, "the .bingo model", "model.bingo")
+    get_board(args.board)
+
     from bingo_kit.data import load_dataset
     from bingo_kit.export import export_model
     from bingo_kit.models import load_model
@@ -44,8 +53,8 @@ def _export(args) -> int:
     if not report.fits:
         raise KitError(f"{args.model} does not fit on the {report.board.name} ({report.over_by} bytes too many): "
                        "prune more weights, or export for a bigger board (--board mega). Nothing was written.")
-    report.save(args.output)
-    print(f"wrote {args.output} ({report.size} bytes)")
+    path = report.save(args.output)
+    print(f"wrote {path} ({report.size}-byte model and its checksum)")
     return 0
 
 
@@ -62,7 +71,18 @@ def _add_export(commands) -> None:
 COMMANDS.append(_add_export)
 
 
+def _read_model_file(path) -> bytes:
+    """The blob in a .bingo file (export.read_model_file), saying so when an old file has no check of its own."""
+    from bingo_kit.export import read_model_file
+
+    model_file = read_model_file(path)
+    if model_file.note(path):
+        print(f"note: {model_file.note(path)}", file=sys.stderr)
+    return model_file.blob
+
+
 def _flash(args) -> int:
+    import dataclasses
     from pathlib import Path
 
     from bingo_kit.board.agreement import remember_blob
@@ -70,18 +90,26 @@ def _flash(args) -> int:
     from bingo_kit.board.board import connect
 
     path = Path(args.blob)
-    if not path.exists():
-        raise KitError(f"No file {path}. Make one with: bingo-kit export model.pt -o {path}")
-    blob = path.read_bytes()
+    blob = _read_model_file(path)
     try:
         model = decode_blob(blob)
     except BlobError as error:
         raise BlobError(f"{path}: {error}") from None
-    with connect(args.port) as board:
+    try:
+        board = connect(args.port)
+    except KeyboardInterrupt:
+        print("bingo-kit flash: stopped before anything was sent; the board is unchanged.", file=sys.stderr)
+        raise
+    with board:
         where = "the simulated Uno" if board.simulator else f"{board.info.board_name} on {board.device}"
         print(f"flashing {len(blob)} bytes (model {'-'.join(map(str, model.sizes))}) to {where}, "
               f"capacity {board.info.capacity} bytes")
-        result = board.upload(blob, progress=not args.quiet)
+        before = dataclasses.replace(board.info)
+        try:
+            result = board.upload(blob, progress=not args.quiet)
+        except KeyboardInterrupt:  # Ctrl-C: say what the board holds now (COMMIT may have stored the model)
+            print(f"bingo-kit flash: {board.holdings_after_interrupt(blob, before)}", file=sys.stderr)
+            raise
         remember_blob(blob)  # so `bingo-kit predict` can compare the board with the host reference later
     print(f"done: {result.bytes} bytes in {result.seconds:.2f} s ({result.bytes_per_second:.0f} B/s), "
           f"CRC 0x{result.crc:04X}; stored in EEPROM in {result.eeprom_ms} ms")
@@ -101,19 +129,18 @@ COMMANDS.append(_add_flash)
 
 def _predict(args) -> int:
     import json
-    from pathlib import Path
+
+    blob = None
+    if args.model:   # before torch loads (seconds): a wrong or damaged file is answered at once
+        blob = _read_model_file(args.model)
 
     from bingo_kit.board.agreement import compare_board_with_reference, recall_blob
     from bingo_kit.data import load_dataset
     from bingo_kit.export import inputs_to_bytes
     from bingo_kit.board.board import connect
 
-    if args.model and not Path(args.model).exists():
-        raise KitError(f"No file {args.model}. Pass the .bingo file you flashed (bingo-kit export writes one).")
     with connect(args.port) as board:
-        if args.model:
-            blob = Path(args.model).read_bytes()
-        else:
+        if blob is None:
             blob = recall_blob(board.info)
         data = load_dataset(args.dataset, downsample=args.downsample)
         n = len(data.y_test) if not args.n else min(args.n, len(data.y_test))
@@ -170,8 +197,10 @@ def _simulate(args) -> int:
     import time
 
     from bingo_kit.board.simavr import SimulatedBoard, default_sim_eeprom
+    from bingo_kit.user_files import writable_file
 
-    eeprom = args.eeprom or default_sim_eeprom()
+    eeprom = writable_file(args.eeprom, "the simulated board's EEPROM", "eeprom.bin") if args.eeprom \
+        else default_sim_eeprom()
     with SimulatedBoard(eeprom) as simulator:
         print(f"simulated Arduino Uno running at {simulator.port}  (EEPROM: {eeprom})", flush=True)
         print(f"try: bingo-kit flash model.bingo --port {simulator.port}    Ctrl-C stops it.", flush=True)

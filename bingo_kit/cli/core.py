@@ -75,7 +75,25 @@ def _train_methods() -> tuple[str, ...]:
     return (*method_ids(ranks_trained_model=True), "gradual")
 
 
+def _list_methods_in_help(parser: argparse.ArgumentParser, method: argparse.Action) -> None:
+    """Name the methods in `train --help` only when that help is shown: the list comes from bingo_kit.methods,
+    which imports torch (~2 s), and building the parser must not -- every command builds all of it."""
+    format_help = parser.format_help
+
+    def format_help_naming_the_methods() -> str:
+        method.help = f"how to choose the weights to prune: {', '.join(_train_methods())}"
+        return format_help()
+
+    parser.format_help = format_help_naming_the_methods
+
+
 def _run_train(args) -> int:
+    from bingo_kit.user_files import writable_file
+
+    writable_file(args.out, "the model", "model.pt")   # now, not after minutes of training
+    if args.scores:
+        writable_file(args.scores, "the scores", "scores.pt")
+
     from bingo_kit.data import load_dataset, with_validation
     from bingo_kit.gradual import gradual_pruning
     from bingo_kit.methods import get_method, train_scored
@@ -133,8 +151,9 @@ def _add_train(commands) -> None:
     parser.add_argument("-o", "--out", default="model.pt", help="where to save the model (default model.pt)")
     parser.add_argument("--scores", default=None, metavar="FILE",
                         help="score the weights while training (by --method, default bingo) and save the scores here")
-    parser.add_argument("--method", type=_train_method, default=None, metavar="METHOD",
-                        help=f"how to choose the weights to prune: {', '.join(_train_methods())}")
+    method = parser.add_argument("--method", type=_train_method, default=None, metavar="METHOD",
+                                 help="how to choose the weights to prune (one of the kit's pruning methods)")
+    _list_methods_in_help(parser, method)
     prune = parser.add_mutually_exclusive_group()
     prune.add_argument("--prune-to-floor", action="store_true",
                        help="prune as much as possible while accuracy stays >= trained accuracy - DROP")
@@ -147,6 +166,10 @@ COMMANDS.append(_add_train)
 
 
 def _run_race(args) -> int:
+    from bingo_kit.user_files import writable_file
+
+    if args.json:
+        writable_file(args.json, "the results", "race.json")   # now, not after the race
     from bingo_kit.race import ALL_RACE_METHODS, run_race
 
     options = {k: getattr(args, k) for k in ("p", "probe", "metric", "tickets") if getattr(args, k) is not None}

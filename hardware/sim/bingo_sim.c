@@ -2,7 +2,7 @@
  * bingo_sim: run the bingo_receiver sketch in simavr and expose its UART0 as a pty.
  *
  *   bingo_sim FIRMWARE.elf --mcu atmega328p [--freq 16000000] [--eeprom FILE] [--status FILE]
- *             [--eeprom-write-us 3400]
+ *             [--eeprom-write-us 3400] [--parent PID]
  *   bingo_sim --flash FLASH.bin --bootloader BOOT.hex --fuses 0xFF,0xDE,0xFD --reset-on-open [--eeprom ...]
  *
  * The second form is a board as it comes out of the box: its program flash is the file FLASH.bin (created
@@ -17,10 +17,15 @@
  *
  *   SIGUSR1  write "<request number> <simulated CPU cycles>" to the --status file (host asks for the clock)
  *   SIGTERM  save the EEPROM to the --eeprom file and exit 0 (a clean power-off)
+ * --parent PID (default: the runner's parent at start) is the program the board is plugged into: when it is gone
+ * -- killed, crashed, a notebook kernel restarted -- the runner powers off as on SIGTERM, within ~10 ms (checked
+ * with getppid(), so a parent that died before the runner's first look counts too; PR_SET_PDEATHSIG would
+ * fire when the *thread* that started the runner ends, which in a notebook need not be the kernel's end).
  * --eeprom-write-us 3400 makes each EEPROM byte write busy for that long, as on an ATmega (simavr writes
  * instantly; instant is the default so that tests flash quickly).
- * The EEPROM file is also rewritten (atomically) shortly after the sketch changes the EEPROM, so even a
- * killed runner keeps what was committed -- like a real board losing power.
+ * The EEPROM file is also rewritten (atomically) before the board sends its next byte after the sketch changed
+ * the EEPROM (and every 50 ms while it keeps changing it), so a killed runner keeps what the board had written
+ * when it answered -- like a real board losing power.
  *
  * The pty is served by the AVR thread itself (simavr's uart_pty part relays through a thread of its own that
  * polls every 500 us; and on a busy computer the board's clock runs on while that thread waits for a CPU).
@@ -55,6 +60,7 @@
 
 static volatile sig_atomic_t stop_requested = 0;
 static volatile sig_atomic_t cycles_requested = 0;
+static pid_t parent_pid = 0;  /* --parent */
 static unsigned long status_requests = 0;
 
 static avr_t *avr;
@@ -68,6 +74,13 @@ static uint8_t saved_eeprom[8192];
 static uint32_t eeprom_size = 0;
 
 static void on_stop(int sig) { (void)sig; stop_requested = 1; }
+
+/* Once the runner's parent has died, getppid() names whoever adopted it (init or a subreaper). */
+static void stop_if_parent_gone(void) {
+    if (stop_requested || getppid() == parent_pid) return;
+    fprintf(stderr, "bingo_sim: the program that started it (pid %d) has gone: powering off\n", (int)parent_pid);
+    stop_requested = 1;
+}
 static void on_cycles(int sig) { (void)sig; cycles_requested = 1; }
 
 static double now_seconds(void) {
@@ -76,14 +89,35 @@ static double now_seconds(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* SIGUSR1 and SIGTERM arrive at any moment, and their handlers are installed without SA_RESTART (so that they
+ * end the pacing naps at once): every read and write of the runner retries when a signal interrupts it, and a
+ * write goes on after a short one. Only a write the pty refuses (EAGAIN: its buffer full, nobody reading) loses
+ * bytes, as a board's bytes are lost when no host listens. Returns the bytes written. */
+static size_t write_all(int fd, const void *data, size_t size) {
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write(fd, (const uint8_t *)data + done, size - done);
+        if (n > 0) done += (size_t)n;
+        else if (n < 0 && errno == EINTR) continue;
+        else break;
+    }
+    return done;
+}
+
+static ssize_t read_retrying(int fd, void *buffer, size_t size) {
+    ssize_t n;
+    do n = read(fd, buffer, size); while (n < 0 && errno == EINTR);
+    return n;
+}
+
 /* Write a whole file under a temporary name, then rename: readers never see half a file. */
 static int write_atomically(const char *path, const void *data, size_t size) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return -1;
-    int ok = fwrite(data, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    int ok = write_all(fd, data, size) == size;
+    ok = (close(fd) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) { unlink(tmp); return -1; }
     return 0;
 }
@@ -98,9 +132,10 @@ static void save_eeprom_if_changed(void) {
     if (!eeprom_path || !eeprom_size) return;
     uint8_t *ee = eeprom_bytes();
     if (!ee || memcmp(ee, saved_eeprom, eeprom_size) == 0) return;
-    memcpy(saved_eeprom, ee, eeprom_size);
-    if (write_atomically(eeprom_path, saved_eeprom, eeprom_size) != 0)
+    if (write_atomically(eeprom_path, ee, eeprom_size) != 0)  /* saved_eeprom unchanged: tried again later */
         fprintf(stderr, "bingo_sim: cannot write EEPROM file %s: %s\n", eeprom_path, strerror(errno));
+    else
+        memcpy(saved_eeprom, ee, eeprom_size);
 }
 
 static void load_eeprom(void) {
@@ -124,9 +159,10 @@ static uint32_t flash_size = 0;
 
 static void save_flash_if_changed(void) {
     if (!flash_path || !saved_flash || memcmp(avr->flash, saved_flash, flash_size) == 0) return;
-    memcpy(saved_flash, avr->flash, flash_size);
-    if (write_atomically(flash_path, saved_flash, flash_size) != 0)
+    if (write_atomically(flash_path, avr->flash, flash_size) != 0)
         fprintf(stderr, "bingo_sim: cannot write flash file %s: %s\n", flash_path, strerror(errno));
+    else
+        memcpy(saved_flash, avr->flash, flash_size);
 }
 
 /* The flash file if it holds a whole flash image, else an erased chip with only the bootloader on it. */
@@ -240,7 +276,7 @@ static void read_host_bytes(void) {
     while (host_head - host_tail < sizeof host_bytes) {
         unsigned at = host_head % sizeof host_bytes, room = sizeof host_bytes - (host_head - host_tail);
         if (room > sizeof host_bytes - at) room = sizeof host_bytes - at;  /* up to the end of the ring */
-        ssize_t n = read(pty_master, host_bytes + at, room);
+        ssize_t n = read_retrying(pty_master, host_bytes + at, room);
         if (n <= 0) break;  /* EAGAIN: all read; EIO: nobody has the port open (only with --reset-on-open) */
         host_head += (unsigned)n;
     }
@@ -270,7 +306,12 @@ static avr_cycle_count_t deliver_board_bytes(avr_t *a, avr_cycle_count_t when, v
         uint8_t byte = tx_queue[tx_tail++ % TX_QUEUE].byte;
         if (reset_on_open && !host_connected) continue;  /* nobody has the port open: the byte is lost */
         if (wrong_baud()) byte = (uint8_t)~byte;
-        if (write(pty_master, &byte, 1) != 1) { /* nobody reading and the pty is full: the byte is lost */ }
+        /* A chip's EEPROM (and flash) hold what it wrote before it says so: a power cut after the host heard
+         * the answer to COMMIT (or to a bootloader's page write) must keep it. So the files are brought up to
+         * date before any byte leaves -- a memcmp when nothing changed. */
+        save_eeprom_if_changed();
+        save_flash_if_changed();
+        write_all(pty_master, &byte, 1);  /* not written: nobody reading and the pty is full, the byte is lost */
     }
     return tx_tail != tx_head ? tx_queue[tx_tail % TX_QUEUE].due : 0;
 }
@@ -340,7 +381,7 @@ static void external_reset(void) {
 static void check_host_connection(void) {
     char buffer[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t n;
-    while ((n = read(open_events, buffer, sizeof buffer)) > 0) {
+    while ((n = read_retrying(open_events, buffer, sizeof buffer)) > 0) {
         for (char *at = buffer; at < buffer + n; at += sizeof(struct inotify_event) + ((struct inotify_event *)at)->len) {
             uint32_t mask = ((struct inotify_event *)at)->mask;
             if (mask & IN_OPEN) { if (host_opens++ == 0) external_reset(); }
@@ -365,9 +406,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--bootloader") && i + 1 < argc) bootloader = argv[++i];
         else if (!strcmp(argv[i], "--fuses") && i + 1 < argc) fuses = argv[++i];
         else if (!strcmp(argv[i], "--reset-on-open")) reset_on_open = 1;
+        else if (!strcmp(argv[i], "--parent") && i + 1 < argc) parent_pid = (pid_t)strtol(argv[++i], NULL, 10);
         else if (argv[i][0] != '-' && !firmware) firmware = argv[i];
-        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open] [--parent PID]\n", argv[0]); return 2; }
     }
+    if (!parent_pid) parent_pid = getppid();
+    stop_if_parent_gone();  /* before anything is built: a board nobody can reach never starts */
+    if (stop_requested) return 0;
     if (!firmware && !flash_path) { fprintf(stderr, "bingo_sim: no firmware (or --flash) given\n"); return 2; }
 
     avr = avr_make_mcu_by_name(mcu);
@@ -413,7 +458,7 @@ int main(int argc, char **argv) {
         close(keep_open);
         keep_open = -1;
         char drain[4096];
-        while (read(open_events, drain, sizeof drain) > 0) {}  /* our own close (and nothing else yet) */
+        while (read_retrying(open_events, drain, sizeof drain) > 0) {}  /* our own close (and nothing else yet) */
     }
     fcntl(pty_master, F_SETFL, fcntl(pty_master, F_GETFL) | O_NONBLOCK);
 
@@ -450,7 +495,7 @@ int main(int argc, char **argv) {
     write_status();
 
     double start = now_seconds();
-    double last_save = start, last_open_check = start;
+    double last_save = start, last_open_check = start, last_parent_check = start;
     int exit_code = 0;
     for (unsigned long step = 0; !stop_requested; step++) {
         int state = avr_run(avr);
@@ -463,6 +508,7 @@ int main(int argc, char **argv) {
                 struct timespec wait = { 0, 1000000 };
                 nanosleep(&wait, NULL);
                 check_host_connection();
+                stop_if_parent_gone();
             }
             start = now_seconds() - (double)avr->cycle / avr->frequency;  /* the clock stood still meanwhile */
             continue;
@@ -493,6 +539,7 @@ int main(int argc, char **argv) {
                 if (ahead < -0.0001 && (step & 255) == 0) read_host_bytes();  /* behind, so no naps: look every ~25 us */
             }
             if (reset_on_open && now - last_open_check > 0.001) { check_host_connection(); last_open_check = now; }
+            if (now - last_parent_check > 0.01) { stop_if_parent_gone(); last_parent_check = now; }
             if (now - last_save > 0.05) { save_eeprom_if_changed(); save_flash_if_changed(); last_save = now; }
         }
     }
