@@ -89,15 +89,17 @@ export class SerialBoard extends BoardLink {
     }
   }
 
-  fail(sentence) {
+  fail(sentence, lasting = false) {
+    // The view says it at once. The kernel hears only what lasts (no Web Serial, an insecure page): after a
+    // cancelled chooser or a busy port, a Flash should ask for Connect again, not repeat an old failure.
     this.setState("failed", sentence);
-    this.send({ type: "problem", message: sentence });
+    if (lasting) this.send({ type: "problem", message: sentence });
   }
 
   async connect() {
     // Called from a click: the browser shows its port chooser only inside a user gesture.
     const problem = webSerialProblem();
-    if (problem) return this.fail(SENTENCES[problem]);
+    if (problem) return this.fail(SENTENCES[problem], true);
     if (this.port) return undefined;
     let port;
     try {
