@@ -1,4 +1,5 @@
-"""A simulated Arduino Uno: the very same bingo_receiver sketch, built with avr-gcc and run in simavr.
+"""A simulated Arduino Uno: the very same bingo_receiver program a real board gets (the shipped .hex,
+bingo_kit.board.firmware.shipped_hex), run in simavr.
 
 `SimulatedBoard().start()` hands back a pty path in `.port`; pyserial opens it exactly as a real board's
 port. The runner (hardware/sim/bingo_sim.c) paces the simulated 16 MHz clock to the wall clock, keeps the
@@ -36,6 +37,7 @@ from bingo_kit.board.firmware import (
     firmware_size,
     missing,
     old_nano_bootloader,
+    shipped_hex,
     source_hash,
     toolchain_versions,
 )
@@ -190,8 +192,8 @@ class SimulatedBoard:
         raise SimulatorUnavailableError(f"The simulated Uno did not start (runner output below).\n{log_text}")
 
     def _program(self) -> list[str]:
-        """The runner's arguments that say what the flash holds: here the sketch itself."""
-        return [str(build_firmware(self.board))]
+        """The runner's arguments that say what the flash holds: here the receiver, as the kit ships it."""
+        return [str(shipped_hex(self.board))]
 
     def stop(self) -> None:
         """Power off cleanly: the runner saves the EEPROM file, then exits. Safe to call twice."""

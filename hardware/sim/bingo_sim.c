@@ -1,10 +1,11 @@
 /*
  * bingo_sim: run the bingo_receiver sketch in simavr and expose its UART0 as a pty.
  *
- *   bingo_sim FIRMWARE.elf --mcu atmega328p [--freq 16000000] [--eeprom FILE] [--status FILE]
+ *   bingo_sim FIRMWARE.hex --mcu atmega328p [--freq 16000000] [--eeprom FILE] [--status FILE]
  *             [--eeprom-write-us 3400]
  *   bingo_sim --flash FLASH.bin --bootloader BOOT.hex --fuses 0xFF,0xDE,0xFD --reset-on-open [--eeprom ...]
  *
+ * FIRMWARE is the shipped Intel HEX file (hardware/firmware/, what a real board gets), or an ELF from a build.
  * The second form is a board as it comes out of the box: its program flash is the file FLASH.bin (created
  * holding only the bootloader, erased elsewhere; saved shortly after the bootloader rewrites it, like the
  * EEPROM), the fuses put the reset vector at the boot section (BOOTRST, BOOTSZ), and every time a host opens
@@ -153,6 +154,27 @@ static int load_flash(const char *bootloader) {
     }
     memset(saved_flash, 0, flash_size);  /* differs from the flash: the first save writes the file */
     avr->codeend = avr->flashend;        /* code may live anywhere: it is a bootloader's to write */
+    return 0;
+}
+
+/* The sketch as an Intel HEX file, the very bytes a bootloader writes into a real board's flash (an ELF would
+ * add nothing the chip has: its .eeprom section is empty and the hex leaves it out). */
+static int load_hex(const char *path) {
+    ihex_chunk_p chunks = NULL;
+    int count = read_ihex_chunks(path, &chunks);
+    if (count <= 0) { fprintf(stderr, "bingo_sim: cannot read %s\n", path); return -1; }
+    uint32_t end = 0;
+    for (int i = 0; i < count; i++) {
+        if (chunks[i].baseaddr + chunks[i].size > avr->flashend + 1) {
+            fprintf(stderr, "bingo_sim: %s does not fit this chip's flash\n", path);
+            free_ihex_chunks(chunks);
+            return -1;
+        }
+        memcpy(avr->flash + chunks[i].baseaddr, chunks[i].data, chunks[i].size);
+        if (chunks[i].baseaddr + chunks[i].size > end) end = chunks[i].baseaddr + chunks[i].size;
+    }
+    free_ihex_chunks(chunks);
+    avr->codeend = end;  /* as simavr's ELF loader sets it: where the program ends */
     return 0;
 }
 
@@ -366,14 +388,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--fuses") && i + 1 < argc) fuses = argv[++i];
         else if (!strcmp(argv[i], "--reset-on-open")) reset_on_open = 1;
         else if (argv[i][0] != '-' && !firmware) firmware = argv[i];
-        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s FIRMWARE.hex|.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open]\n", argv[0]); return 2; }
     }
     if (!firmware && !flash_path) { fprintf(stderr, "bingo_sim: no firmware (or --flash) given\n"); return 2; }
 
     avr = avr_make_mcu_by_name(mcu);
     if (!avr) { fprintf(stderr, "bingo_sim: simavr does not know MCU %s\n", mcu); return 1; }
     avr_init(avr);
-    if (firmware) {
+    size_t name_length = firmware ? strlen(firmware) : 0;
+    if (firmware && name_length > 4 && !strcmp(firmware + name_length - 4, ".hex")) {
+        avr->frequency = freq;
+        if (load_hex(firmware) != 0) return 1;
+        avr_reset(avr);  /* power-on, from address 0 (a board with no bootloader) */
+    } else if (firmware) {
         elf_firmware_t f;
         memset(&f, 0, sizeof f);
         if (elf_read_firmware(firmware, &f) != 0) { fprintf(stderr, "bingo_sim: cannot read %s\n", firmware); return 1; }
