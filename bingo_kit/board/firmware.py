@@ -68,10 +68,27 @@ def check_firmware_tools() -> None:
         raise missing("make", "make")
 
 
+def avrdude_path() -> str | None:
+    """avrdude on the PATH, else the one PyPI's avrdude-windows package carries (it puts avrdude.exe inside the
+    Python package, not on the PATH), else None."""
+    found = shutil.which("avrdude")
+    if found:
+        return found
+    try:
+        from avrdude_windows import get_avrdude_path
+    except ImportError:
+        return None
+    path = get_avrdude_path()
+    return path if os.path.isfile(path) else None
+
+
 def check_upload_tools() -> None:
-    """avrdude, which puts the receiver on a real board through its bootloader."""
-    if not shutil.which("avrdude"):
-        raise missing("avrdude", "avrdude", "Installing the receiver")
+    """avrdude, which can put the receiver on a real board through its bootloader (the kit's own STK500v1
+    installer needs nothing, but speaks only to the Uno's and the Nano's bootloaders)."""
+    if not avrdude_path():
+        raise ToolsMissingError(
+            "Installing the receiver with avrdude needs avrdude, which is not installed. On Debian/Ubuntu: sudo "
+            "apt-get install avrdude; on macOS: brew install avrdude; on Windows: pip install avrdude-windows.")
 
 
 def toolchain_versions() -> str:

@@ -58,6 +58,7 @@ __all__ = [
     "EEPROM_WRITE_US",
     "BlankSimulatedUno",
     "SimulatedBoard",
+    "SimulatedDtrPort",
     "build_firmware",
     "build_runner",
     "check_firmware_tools",
@@ -315,3 +316,63 @@ class BlankSimulatedUno(SimulatedBoard):
     def external_resets(self) -> int:
         """How many times a program opening the port has reset the board (from the runner's log)."""
         return self._log_path.read_text(errors="replace").count("external reset") if self._log_path.exists() else 0
+
+
+class SimulatedDtrPort:
+    """A Simulated blank Uno's port, as a bootloader conversation (bingo_kit.board.stk500) needs it.
+
+    A pty has no DTR line (pyserial's dtr ioctl fails on it), and the simulated board resets when its port is
+    opened, as DTR resets a real Uno. So here dropping DTR closes the port and raising it opens it again: the
+    same reset, through the same port attribute, as on a real board. Otherwise a pyserial port."""
+
+    def __init__(self, device: str, baudrate: int, timeout: float = 0.05):
+        self.device, self._baudrate, self._timeout = device, baudrate, timeout
+        self._serial = None
+        self._open()
+
+    def _open(self) -> None:
+        import serial
+
+        self._serial = serial.Serial(self.device, self._baudrate, timeout=self._timeout, write_timeout=1.0,
+                                     exclusive=True)
+
+    def _port(self):
+        if self._serial is None:
+            import serial
+
+            raise serial.SerialException("the port is closed while DTR is low")
+        return self._serial
+
+    @property
+    def dtr(self) -> bool:
+        return self._serial is not None
+
+    @dtr.setter
+    def dtr(self, high: bool) -> None:
+        if high and self._serial is None:
+            self._open()
+        elif not high and self._serial is not None:
+            self._serial.close()
+            self._serial = None
+
+    @property
+    def baudrate(self) -> int:
+        return self._baudrate
+
+    @baudrate.setter
+    def baudrate(self, value: int) -> None:
+        self._baudrate = value
+        if self._serial is not None:
+            self._serial.baudrate = value
+
+    def read(self, n: int = 1) -> bytes:
+        return self._port().read(n)
+
+    def write(self, data: bytes) -> int | None:
+        return self._port().write(data)
+
+    def reset_input_buffer(self) -> None:
+        self._port().reset_input_buffer()
+
+    def close(self) -> None:
+        self.dtr = False
