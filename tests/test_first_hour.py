@@ -293,3 +293,29 @@ def test_unplugged_during_the_upload_then_recovered(installer, blank_uno):
     blank_uno.stop()
     _installs_cleanly(installer)  # plugged in again: a half-written sketch is no obstacle to the bootloader
 
+
+def test_optiboot_gives_up_at_a_stray_byte_as_on_the_chip(blank_uno):
+    """A byte Optiboot does not understand makes it set its watchdog to 16 ms and start the sketch. simavr 1.6
+    kept the old 1 s period until the next WDR; the runner applies the new one at once, as the chip does, so the
+    kit's IDENTIFY-first check (issue 18 B6) costs half a second, not two. Measured in board time (cycles)."""
+    import serial
+
+    from bingo_kit.board.protocol import CMD_IDENTIFY, request_frame
+
+    _installs_cleanly("kit")
+    blank_uno.start()
+    try:
+        before = blank_uno.cycles()
+        with serial.Serial(blank_uno.port, 115200, timeout=0.05) as port:  # opening it resets the board
+            answer = b""
+            for _ in range(100):
+                port.write(request_frame(CMD_IDENTIFY))  # the first one is Optiboot's stray byte
+                answer += port.read(64)
+                if b"BNGO" in answer:
+                    break
+            board_seconds = (blank_uno.cycles() - before) / 16e6
+        assert b"BNGO" in answer
+        print(f"\nthe receiver answered {board_seconds:.2f} s of board time after the reset")
+        assert board_seconds < 0.8  # Optiboot's LED (0.4 s) + 16 ms; with a 1 s watchdog it took over 1.4 s
+    finally:
+        blank_uno.stop()

@@ -27,7 +27,8 @@
  * polls every 500 us; and on a busy computer the board's clock runs on while that thread waits for a CPU).
  * Where simavr 1.6 differs from an ATmega328P in ways a stop-and-wait protocol feels, this runner puts the
  * chip's behaviour back (each spot says why): UART bytes take 10 bit times (8N1), not 11; a byte the sketch
- * sends reaches the pty when its stop bit ends; optionally, EEPROM writes take 3.4 ms.
+ * sends reaches the pty when its stop bit ends; a new watchdog period applies at once; optionally, EEPROM writes
+ * take 3.4 ms.
  * Pacing is tight (board time stays within ~20 us of the wall clock): a stop-and-wait host feels every
  * microsecond the board runs ahead of it, because its answer can only enter the board's "present".
  */
@@ -53,6 +54,7 @@
 #include "sim_cycle_timers.h"
 #include "avr_eeprom.h"
 #include "avr_uart.h"
+#include "avr_watchdog.h"
 
 static volatile sig_atomic_t stop_requested = 0;
 static volatile sig_atomic_t cycles_requested = 0;
@@ -330,6 +332,23 @@ static void eeprom_control_written(avr_t *a, avr_io_addr_t addr, uint8_t value, 
     }
 }
 
+/* Watchdog: simavr 1.6 applies a new prescaler only at the next WDR (its write handler compares the new WDP with
+ * itself), where the chip applies it at once. Optiboot gives up on a bad byte by setting 16 ms and waiting: in
+ * simavr that took its earlier 1 s. Chained after simavr's WDTCSR handler (which has already computed the new
+ * period), the pending watchdog timeout is brought forward to it. */
+static avr_watchdog_t *watchdog_io;
+
+static void watchdog_control_written(avr_t *a, avr_io_addr_t addr, uint8_t value, void *param) {
+    (void)addr; (void)value; (void)param;
+    if (!avr_regbit_get(a, watchdog_io->wde) && !avr_regbit_get(a, watchdog_io->watchdog.enable)) return;
+    for (avr_cycle_timer_slot_p slot = a->cycle_timers.timer; slot; slot = slot->next) {
+        if (slot->param == watchdog_io && slot->when > a->cycle + watchdog_io->cycle_count) {
+            avr_cycle_timer_register(a, watchdog_io->cycle_count, slot->timer, watchdog_io);
+            return;
+        }
+    }
+}
+
 /* Every reset (an external one below, or the watchdog's, which the bootloader uses to start the sketch)
  * clears simavr's cycle timers and the UART: set the runner's UART plumbing up again, as on a fresh chip.
  * Bytes on their way in either direction are lost, as a reset loses them on a real board. */
@@ -447,7 +466,9 @@ int main(int argc, char **argv) {
     for (avr_io_t *io = avr->io_port; io; io = io->next) {
         if (io->kind && !strcmp(io->kind, "uart") && ((avr_uart_t *)io)->name == '0') uart0 = (avr_uart_t *)io;
         if (io->kind && !strcmp(io->kind, "eeprom")) eeprom_io = (avr_eeprom_t *)io;
+        if (io->kind && !strcmp(io->kind, "watchdog")) watchdog_io = (avr_watchdog_t *)io;
     }
+    if (watchdog_io) avr_register_io_write(avr, watchdog_io->wdce.reg, watchdog_control_written, NULL);
     if (eeprom_write_us && eeprom_io) avr_register_io_write(avr, eeprom_io->r_eecr, eeprom_control_written, NULL);
     uart0_input = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), board_byte_out, NULL);
