@@ -319,3 +319,14 @@ def test_optiboot_gives_up_at_a_stray_byte_as_on_the_chip(blank_uno):
         assert board_seconds < 0.8  # Optiboot's LED (0.4 s) + 16 ms; with a 1 s watchdog it took over 1.4 s
     finally:
         blank_uno.stop()
+
+
+def test_install_firmware_command(blank_uno, capsys):
+    """`bingo-kit install-firmware --with kit|avrdude [--force]`: installs, then finds the receiver there (not an
+    error: nothing to do), then installs again when forced."""
+    out = _cli(capsys, "install-firmware", "--port", "sim-blank", "--with", "kit", "--quiet")
+    assert "with the kit's own installer, verified by reading it back (bootloader: stk500v1 @ 115200 baud)" in out
+    out = _cli(capsys, "install-firmware", "--port", "sim-blank", "--with", "avrdude", "--quiet")
+    assert out.startswith("The receiver is already on the Simulated blank Uno") and "--force" in out
+    out = _cli(capsys, "install-firmware", "--port", "sim-blank", "--with", "avrdude", "--force", "--quiet")
+    assert "with avrdude, verified by reading it back (bootloader: arduino @ 115200 baud)" in out
