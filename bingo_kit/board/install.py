@@ -359,7 +359,9 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
             else:
                 protocol = _install_with_kit(device, where, port, board, image, report)
         try:
-            with connect(device, boot_wait=BOOT_QUIET_SECONDS) as connected:
+            # Uno and Nano: IDENTIFY at once makes their bootloader start the sketch (see _receiver_already_there);
+            # the Mega's would take any byte as the start of an upload and wait, so it is left to time out first.
+            with connect(device, boot_wait=BOOT_QUIET_SECONDS if board.key == "mega" else 0.0) as connected:
                 info = connected.info
         except KitError as error:
             tool = "avrdude" if using == "avrdude" else "The kit"

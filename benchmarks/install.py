@@ -1,0 +1,95 @@
+"""Installing the receiver on the Simulated blank Uno (real Optiboot in simavr): avrdude against the kit's own
+STK500v1 (bingo_kit.board.stk500), side by side in one run.
+
+  python benchmarks/install.py [--rounds 3] [--json]
+
+Each round erases the board and installs the shipped .hex with each installer in turn (the order alternates from
+round to round), with force=True so that both do the same work: reset, sync, write, read back and compare,
+leave, then the kit's IDENTIFY check. Reported per installer (medians over the rounds):
+  install_seconds  the whole install_firmware call;
+  upload_seconds   first to last progress report: the page writes and the read-back;
+and the wire floor of the upload (every page sent and read back once at 115 200 baud, 10 bits a byte, counting
+the command bytes around each page), and each installer's upload time over it.
+Nothing is mocked: both talk to the real bootloader through the simulated board's pty.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bingo_kit.board.firmware import hex_image, shipped_hex
+from bingo_kit.board.install import install_firmware
+from bingo_kit.board.simavr import BlankSimulatedUno
+from bingo_kit.board.stk500 import ATMEGA328P
+
+INSTALLERS = ("avrdude", "kit")
+BYTES_PER_SECOND = 115_200 / 10
+
+
+def wire_floor_seconds(program_bytes: int) -> float:
+    """Per page: LOAD_ADDRESS (4 bytes, answer 2) and PROG_PAGE (5 + page, answer 2), then LOAD_ADDRESS again
+    and READ_PAGE (5, answer 2 + page)."""
+    pages = -(-program_bytes // ATMEGA328P.page_size)
+    per_page = (4 + 2) + (5 + ATMEGA328P.page_size + 2) + (4 + 2) + (5 + 2 + ATMEGA328P.page_size)
+    return pages * per_page / BYTES_PER_SECOND
+
+
+def install_once(installer: str, folder: Path) -> dict:
+    board = BlankSimulatedUno(folder / "flash.bin", folder / "eeprom.bin")
+    board.erase()
+    board.start()
+    reports = []
+    try:
+        started = time.monotonic()
+        result = install_firmware(board.port, "uno", progress=False, using=installer, force=True,
+                                  on_progress=lambda fraction: reports.append(time.monotonic()))
+        seconds = time.monotonic() - started
+    finally:
+        board.stop()
+    assert result.info.firmware_version and result.using == installer
+    return {"install_seconds": seconds, "upload_seconds": reports[-1] - reports[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    program = len(hex_image(shipped_hex("uno")))
+    runs = {installer: [] for installer in INSTALLERS}
+    with tempfile.TemporaryDirectory(prefix="bingo-install-bench-") as scratch:
+        for round_number in range(args.rounds):
+            order = INSTALLERS if round_number % 2 == 0 else INSTALLERS[::-1]
+            for installer in order:
+                runs[installer].append(install_once(installer, Path(scratch)))
+                if not args.json:
+                    print(f"round {round_number + 1} {installer}: {runs[installer][-1]['install_seconds']:.2f} s",
+                          file=sys.stderr)
+    floor = wire_floor_seconds(program)
+    summary = {"rounds": args.rounds, "program_bytes": program, "upload_wire_floor_seconds": round(floor, 3)}
+    for installer in INSTALLERS:
+        install = statistics.median(run["install_seconds"] for run in runs[installer])
+        upload = statistics.median(run["upload_seconds"] for run in runs[installer])
+        summary[installer] = {"install_seconds": round(install, 2), "upload_seconds": round(upload, 2),
+                              "upload_over_wire_floor": round(upload / floor, 2),
+                              "install_seconds_each": [round(run["install_seconds"], 2) for run in runs[installer]]}
+    summary["kit_over_avrdude_install"] = round(summary["kit"]["install_seconds"] / summary["avrdude"]["install_seconds"], 2)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for installer in INSTALLERS:
+            entry = summary[installer]
+            print(f"{installer:8s} install {entry['install_seconds']:5.2f} s   upload (write + read-back) "
+                  f"{entry['upload_seconds']:5.2f} s = {entry['upload_over_wire_floor']:.2f}x the wire floor "
+                  f"({floor:.2f} s)")
+        print(f"the kit's install takes {summary['kit_over_avrdude_install']:.2f}x avrdude's")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
