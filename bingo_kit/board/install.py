@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from bingo_kit.board import stk500
 from bingo_kit.board.answers import BoardInfo
-from bingo_kit.board.board import connect
+from bingo_kit.board.board import BingoBoard, connect
 from bingo_kit.board.firmware import avrdude_path, check_upload_tools, hex_image, shipped_hex
 from bingo_kit.board.ports import find_arduino
 from bingo_kit.board.protocol import BOOT_QUIET_SECONDS
@@ -201,9 +201,9 @@ def _open_bootloader_port(device: str, baud: int):
     DTR pulse reopens it, which is what resets a simulated board."""
     if os.path.realpath(device).startswith("/dev/pts/"):
         return SimulatedDtrPort(device, baud)
-    import serial
-
-    return serial.Serial(device, baud, timeout=0.05, write_timeout=1.0, exclusive=True if os.name == "posix" else None)
+    port = BingoBoard._open(device)  # the board code's own open: its one sentence for a busy or forbidden port
+    port.baudrate = baud
+    return port
 
 
 def _kit_ask(device: str, baud: int, image: bytes | None, report) -> stk500.Installed | bytes:
@@ -211,7 +211,7 @@ def _kit_ask(device: str, baud: int, image: bytes | None, report) -> stk500.Inst
     (after one reset: it is asked only to name the board in an error message)."""
     try:
         port = _open_bootloader_port(device, baud)
-    except OSError:
+    except OSError:  # the simulated board's pty vanished between two opens
         raise stk500.LostContactError("The port could not be opened.") from None
     try:
         bootloader = stk500.Bootloader(port)
@@ -271,7 +271,7 @@ def _kit_which_board(device: str, tried: set) -> tuple[str, int] | None:
         if baud not in tried:
             try:
                 return _kit_ask(device, baud, None, None).hex(), baud
-            except stk500.Stk500Error:
+            except KitError:
                 continue
     return None
 
