@@ -8,8 +8,10 @@ round to round), with force=True so that both do the same work: reset, sync, wri
 leave, then the kit's IDENTIFY check. Reported per installer (medians over the rounds):
   install_seconds  the whole install_firmware call;
   upload_seconds   first to last progress report: the page writes and the read-back;
-and the wire floor of the upload (every page sent and read back once at 115 200 baud, 10 bits a byte, counting
-the command bytes around each page), and each installer's upload time over it.
+and the wire floor of the kit's upload (every 128-byte page sent and read back once at 115 200 baud, 10 bits a
+byte, counting its LOAD_ADDRESS and the bytes around each page), and each installer's upload time over it. avrdude
+is timed from its first '#' to its last (the first page is already written then) and may read in other block
+sizes, so its ratio can fall below 1.
 Nothing is mocked: both talk to the real bootloader through the simulated board's pty.
 """
 from __future__ import annotations
