@@ -330,3 +330,28 @@ def test_install_firmware_command(blank_uno, capsys):
     assert out.startswith("The receiver is already on the Simulated blank Uno") and "--force" in out
     out = _cli(capsys, "install-firmware", "--port", "sim-blank", "--with", "avrdude", "--force", "--quiet")
     assert "with avrdude, verified by reading it back (bootloader: arduino @ 115200 baud)" in out
+
+
+def test_install_firmware_needs_no_compiler_and_no_avrdude(blank_uno, tmp_path):
+    """A school laptop: no avr-gcc, no Arduino core, no avrdude. install-firmware puts the shipped .hex on the
+    board with the kit's own installer (the board is started here, where its bootloader can be built)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    blank_uno.start()
+    try:
+        env = dict(os.environ, PATH=str(tmp_path), ARDUINO_AVR=str(tmp_path / "no-arduino-core"))
+        code = textwrap.dedent(f"""
+            import shutil
+            from bingo_kit.board.install import install_firmware
+            assert not (shutil.which("avr-gcc") or shutil.which("avrdude"))
+            result = install_firmware({blank_uno.port!r}, "uno", progress=False)
+            print(result.using, result.info.firmware_version)
+        """)
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.split()[0] == "kit"
+    finally:
+        blank_uno.stop()
