@@ -118,7 +118,7 @@ def _avrdude() -> str:
         firmware.check_upload_tools()  # the install's own check, so the two cannot drift
     except firmware.ToolsMissingError as error:
         raise firmware.ToolsMissingError("optional: without it install-firmware uses the kit's own installer "
-                                         f"(Uno, Nano; a Mega needs avrdude). {error}") from None
+                                         f"(Uno, Nano, Mega). {error}") from None
     done = subprocess.run([firmware.avrdude_path(), "-?"], capture_output=True, text=True, timeout=10)
     version = next((line.split("version", 1)[1].strip().split(",")[0] for line in done.stderr.splitlines()
                     if "version" in line), "")

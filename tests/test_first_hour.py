@@ -45,8 +45,10 @@ def blank_uno():
 def _cli(capsys, *argv) -> str:
     from bingo_kit.cli import main
 
-    assert main(list(argv)) == 0
-    return capsys.readouterr().out
+    code = main(list(argv))
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
+    return printed.out
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)
@@ -156,22 +158,44 @@ def test_wrong_board_names_the_right_one(installer, blank_uno):
     _installs_cleanly(installer)
 
 
-def test_the_kit_sends_mega_owners_to_avrdude(tmp_path):
-    """The Mega's bootloader speaks STK500v2, which the kit's own installer does not: one sentence, not a wait."""
-    from bingo_kit.board.install import install_firmware
-    from bingo_kit.board.simavr import SimulatedBoard, SimulatorUnavailableError
+@pytest.fixture
+def blank_mega(tmp_path):
+    """A Mega 2560 fresh out of the box (its stk500v2 bootloader only), reset when its port is opened."""
+    from bingo_kit.board.simavr import BlankSimulatedMega, SimulatorUnavailableError
 
-    mega = SimulatedBoard(tmp_path / "eeprom.bin", board="mega")  # (runs the receiver; forced past the check)
+    board = BlankSimulatedMega(tmp_path / "flash.bin", tmp_path / "eeprom.bin")
     try:
-        mega.start()
+        board.start()
     except SimulatorUnavailableError as error:
         pytest.skip(str(error))
-    try:
-        message = _timed_error(lambda: install_firmware(mega.port, "mega", progress=False, using="kit", force=True),
-                               "STK500v2")
-        assert "avrdude" in message and "Arduino IDE" in message
-    finally:
-        mega.stop()
+    yield board
+    board.stop()
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_a_blank_mega(installer, blank_mega):
+    """The Mega's bootloader speaks STK500v2 (avrdude's -c wiring, or the kit's Stk500v2): installed, read back,
+    answering; then found there."""
+    from bingo_kit.board.firmware import hex_image, shipped_hex
+    from bingo_kit.board.install import install_firmware
+
+    result = install_firmware(blank_mega.port, "mega", progress=False, using=installer)
+    assert result.protocol == ("wiring" if installer == "avrdude" else "stk500v2") + " @ 115200 baud"
+    assert result.info.board.key == "mega" and result.info.capacity == 4092
+    image = hex_image(shipped_hex("mega"))
+    assert blank_mega.flash_path.read_bytes()[:len(image)] == image
+    print(f"\nblank Mega, {installer}: installed in {result.seconds:.1f} s")
+    message = _timed_error(lambda: install_firmware(blank_mega.port, "mega", progress=False, using=installer),
+                           "already on the Arduino Mega 2560")
+    assert "--force" in message
+
+
+def test_an_uno_install_on_a_mega_names_the_mega(blank_mega):
+    from bingo_kit.board.install import install_firmware
+
+    message = _timed_error(lambda: install_firmware(blank_mega.port, "uno", progress=False, using="kit"),
+                           "is an Arduino Mega 2560, not an Arduino Uno")
+    assert "--board mega" in message
 
 
 class FlakyCable:

@@ -40,7 +40,7 @@ def test_a_silent_port_gives_up_within_its_deadline_after_resetting_through_dtr(
     port = SilentPort()
     started = time.monotonic()
     with pytest.raises(stk500.NoBootloaderError) as error:
-        stk500.Bootloader(port).sync()
+        stk500.Stk500v1(port).sync()
     seconds = time.monotonic() - started
     assert not error.value.heard_something
     assert port.dtr_changes == [False, True] * stk500.SYNC_RESETS  # the reset pulse goes through the port object
@@ -71,14 +71,14 @@ class UnpluggedMidway(SilentPort):
 
 def test_an_unplugged_board_is_one_sentence():
     with pytest.raises(stk500.LostContactError, match="stopped answering during the install") as error:
-        stk500.Bootloader(UnpluggedMidway()).install(b"\x0c\x94" * 100)
+        stk500.Stk500v1(UnpluggedMidway()).install(b"\x0c\x94" * 100)
     assert "\n" not in str(error.value)
 
 
 def test_a_program_too_big_for_the_chip_is_refused_before_anything_is_sent():
     port = SilentPort()
     with pytest.raises(stk500.Stk500Error, match="holds"):
-        stk500.Bootloader(port).install(bytes(40 * 1024))
+        stk500.Stk500v1(port).install(bytes(40 * 1024))
     assert port.written == b"" and port.dtr_changes == []
 
 

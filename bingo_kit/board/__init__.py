@@ -3,7 +3,7 @@
     protocol    the numbers of hardware/PROTOCOL.md: the twin of hardware/bingo_receiver/protocol.h
     answers     what a board says (IDENTIFY, an upload's result, PREDICT) as Python objects
     ports       which serial ports this computer has, and which look like an Arduino
-    stk500      the Uno's and Nano's bootloader language over any pyserial-like port: write, read back, compare
+    stk500      the bootloaders' languages (v1: Uno, Nano; v2: Mega) over any pyserial-like port: write, read back
     firmware    the receiver as a program for the chip: the shipped .hex per board (built with avr-gcc here)
     simavr      the receiver (or a blank Optiboot Uno) in simavr, behind a pty
     board       BingoBoard: handshake, upload, predict, typed errors, over a serial port or a pty

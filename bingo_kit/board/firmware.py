@@ -83,12 +83,13 @@ def avrdude_path() -> str | None:
 
 
 def check_upload_tools() -> None:
-    """avrdude, which can put the receiver on a real board through its bootloader (the kit's own STK500v1
-    installer needs nothing, but speaks only to the Uno's and the Nano's bootloaders)."""
+    """avrdude, which can put the receiver on a real board through its bootloader (the kit's own installer,
+    bingo_kit.board.stk500, needs nothing)."""
     if not avrdude_path():
         raise ToolsMissingError(
             "Installing the receiver with avrdude needs avrdude, which is not installed. On Debian/Ubuntu: sudo "
-            "apt-get install avrdude; on macOS: brew install avrdude; on Windows: pip install avrdude-windows.")
+            "apt-get install avrdude; on macOS: brew install avrdude; on Windows: pip install avrdude-windows. Or "
+            "leave out --with avrdude: the kit's own installer needs nothing.")
 
 
 def toolchain_versions() -> str:
@@ -208,17 +209,30 @@ def firmware_size(elf: Path) -> dict[str, int]:
 
 def board_fuses(board: str = "uno") -> str:
     """A real board's fuses "low,high,extended" as Debian's Arduino core gives them (boards.txt); board is a
-    boards.txt prefix: "uno", or "nano.menu.cpu.atmega328old" for a Nano with the old bootloader."""
-    wanted = {f"{board}.bootloader.{name}_fuses": None for name in ("low", "high", "extended")}
+    boards.txt prefix: "uno", or "nano.menu.cpu.atmega328old" for a Nano with the old bootloader (a fuse the menu
+    entry leaves out comes from its board, as the Mega's low fuse does)."""
+    settings = {}
     boards_txt = ARDUINO_AVR / "boards.txt"
     if boards_txt.exists():
         for line in boards_txt.read_text(errors="replace").splitlines():
             key, _, value = line.partition("=")
-            if key.strip() in wanted:
-                wanted[key.strip()] = value.strip()
-    if None in wanted.values():
-        raise missing(FIRMWARE_PACKAGES, f"the {board} fuse settings ({boards_txt})", "The Simulated blank Uno")
-    return ",".join(wanted.values())
+            settings[key.strip()] = value.strip()
+    fuses = []
+    for name in ("low", "high", "extended"):
+        value = next((settings[f"{prefix}.bootloader.{name}_fuses"] for prefix in (board, board.split(".menu.")[0])
+                      if f"{prefix}.bootloader.{name}_fuses" in settings), None)
+        if value is None:
+            raise missing(FIRMWARE_PACKAGES, f"the {board} fuse settings ({boards_txt})", "The Simulated blank Uno")
+        fuses.append(value)
+    return ",".join(fuses)
+
+
+def mega_bootloader() -> Path:
+    """The Mega 2560's stk500v2 bootloader as Debian ships it (what a Simulated blank Mega carries)."""
+    path = ARDUINO_AVR / "bootloaders" / "stk500v2" / "stk500boot_v2_mega2560.hex"
+    if not path.exists():
+        raise missing(FIRMWARE_PACKAGES, f"the Mega's bootloader ({path})", "The Simulated blank Mega")
+    return path
 
 
 def old_nano_bootloader() -> Path:

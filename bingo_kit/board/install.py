@@ -6,7 +6,8 @@ receiver there already? then it says so, unless `force`), then writes the shippe
 (bingo_kit.board.firmware.shipped_hex) through the bootloader and verifies it, and finally checks that the board
 answers IDENTIFY. Two ways to talk to the bootloader, `using=`:
   "avrdude"  the program, where it is installed (Debian's package, Homebrew's, or PyPI's avrdude-windows);
-  "kit"      the kit's own STK500v1 conversation (bingo_kit.board.stk500): Uno and Nano, nothing to install.
+  "kit"      the kit's own conversation (bingo_kit.board.stk500): STK500v1 with the Uno's and Nano's
+             bootloaders, STK500v2 with the Mega's; nothing to install.
 The default is avrdude when it is found, else the kit's own. Both read the flash back and compare.
 """
 from __future__ import annotations
@@ -51,6 +52,18 @@ INSTALLERS = ("avrdude", "kit")
 # may lag. A blank board costs all of it.
 PROBE_SECONDS = 1.0
 PROBE_SECONDS_SIMULATED = 2.0
+# A Mega's bootloader takes any byte as the start of an upload and waits for the rest, so IDENTIFY waits until it
+# has given up (about 1 s of board time); a simulated Mega on a busy computer runs behind the wall clock.
+MEGA_BOOT_SECONDS = BOOT_QUIET_SECONDS
+MEGA_BOOT_SECONDS_SIMULATED = 3.0
+
+
+def _boot_wait(device: str, board: Board) -> float:
+    """How long to leave a freshly reset board alone before IDENTIFY: an Uno's or Nano's bootloader gives up at
+    the first frame and starts the sketch (see _receiver_already_there), a Mega's does not."""
+    if board.key != "mega":
+        return 0.0
+    return MEGA_BOOT_SECONDS_SIMULATED if os.path.realpath(device).startswith("/dev/pts/") else MEGA_BOOT_SECONDS
 
 
 class InstallError(KitError):
@@ -73,7 +86,7 @@ class InstallResult:
     flash_bytes: int
     seconds: float
     info: BoardInfo         # the board's IDENTIFY answer after the install
-    using: str = "avrdude"  # "avrdude" or "kit" (the kit's own STK500v1)
+    using: str = "avrdude"  # "avrdude" or "kit" (the kit's own STK500v1 / STK500v2)
 
     def summary(self) -> str:
         tool = "avrdude" if self.using == "avrdude" else "the kit's own installer"
@@ -178,13 +191,14 @@ def choose_installer(using: str | None, board: Board) -> str:
 
 
 def _receiver_already_there(device: str, where: str, port: str, board: Board) -> None:
-    """IDENTIFY, at once after opening: the kit's frames make a bootloader give up (Optiboot at the second byte,
-    ATmegaBOOT after five unknown bytes: one frame) and start the sketch, writing nothing, so a board with the
-    receiver answers soon; a blank one costs PROBE_SECONDS. Raises if the receiver answers."""
+    """IDENTIFY, at once after opening: the kit's frames make an Uno's or Nano's bootloader give up (Optiboot at
+    the second byte, ATmegaBOOT after five unknown bytes: one frame) and start the sketch, writing nothing, so a
+    board with the receiver answers soon; a blank one costs PROBE_SECONDS. Raises if the receiver answers."""
     try:
         simulated = os.path.realpath(device).startswith("/dev/pts/")
-        with connect(device, boot_wait=0.0,
-                     handshake_seconds=PROBE_SECONDS_SIMULATED if simulated else PROBE_SECONDS) as found:
+        # (after a Mega's boot wait the receiver, if there, answers at once)
+        seconds = PROBE_SECONDS_SIMULATED if simulated and board.key != "mega" else PROBE_SECONDS
+        with connect(device, boot_wait=_boot_wait(device, board), handshake_seconds=seconds) as found:
             info = found.info
     except KitError:
         return  # no receiver (or no port: the install says that in its own words)
@@ -197,7 +211,7 @@ def _receiver_already_there(device: str, where: str, port: str, board: Board) ->
 
 
 def _open_bootloader_port(device: str, baud: int):
-    """The port as the kit's STK500v1 code wants it: pyserial's, or for a simulator's pty (no DTR line) one whose
+    """The port as the kit's bootloader code (bingo_kit.board.stk500) wants it: pyserial's, or for a simulator's pty (no DTR line) one whose
     DTR pulse reopens it, which is what resets a simulated board."""
     if os.path.realpath(device).startswith("/dev/pts/"):
         return SimulatedDtrPort(device, baud)
@@ -206,15 +220,24 @@ def _open_bootloader_port(device: str, baud: int):
     return port
 
 
-def _kit_ask(device: str, baud: int, image: bytes | None, report) -> stk500.Installed | bytes:
-    """One conversation with the kit's STK500v1 at `baud`: install `image`, or (None) only read the signature
-    (after one reset: it is asked only to name the board in an error message)."""
+# How the kit's own installer reaches each board's bootloader (the same as BOOTLOADERS, in its own words).
+KIT_BOOTLOADERS: dict[str, list[tuple[type[stk500.Bootloader], int]]] = {
+    "uno": [(stk500.Stk500v1, 115200)],
+    "nano": [(stk500.Stk500v1, 115200), (stk500.Stk500v1, 57600)],
+    "mega": [(stk500.Stk500v2, 115200)],
+}
+
+
+def _kit_ask(device: str, protocol: type[stk500.Bootloader], baud: int, image: bytes | None,
+             report) -> stk500.Installed | bytes:
+    """One conversation with the kit's installer: install `image`, or (None) only read the signature (after one
+    reset: it is asked only to name the board in an error message)."""
     try:
         port = _open_bootloader_port(device, baud)
     except OSError:  # the simulated board's pty vanished between two opens
         raise stk500.LostContactError("The port could not be opened.") from None
     try:
-        bootloader = stk500.Bootloader(port)
+        bootloader = protocol(port)
         if image is None:
             bootloader.sync(resets=1)
             signature = bootloader.signature()
@@ -229,21 +252,12 @@ def _kit_ask(device: str, baud: int, image: bytes | None, report) -> stk500.Inst
 
 
 def _install_with_kit(device: str, where: str, port: str, board: Board, image: bytes, report) -> str:
-    if board.key == "mega":
-        found = _kit_which_board(device, set())
-        if found:
-            raise _wrong_board(where, port, board, found[0], found[1])
-        raise InstallError(
-            "The Mega's bootloader speaks STK500v2, which the kit's own installer does not: install avrdude (Debian/"
-            "Ubuntu: sudo apt-get install avrdude; macOS: brew install avrdude; Windows: pip install "
-            "avrdude-windows) and run install-firmware again, or upload hardware/bingo_receiver/bingo_receiver.ino "
-            "with the Arduino IDE.")
-    tried = set()
-    for _, _, baud in BOOTLOADERS[board.key]:
-        tried.add(baud)
+    tried = []
+    for protocol, baud in KIT_BOOTLOADERS[board.key]:
+        tried.append((protocol, baud))
         try:
-            _kit_ask(device, baud, image, report)
-            return f"stk500v1 @ {baud} baud"
+            _kit_ask(device, protocol, baud, image, report)
+            return f"{protocol.__name__.lower()} @ {baud} baud"
         except stk500.NoBootloaderError:
             if not _port_exists(device):
                 raise _unplugged(where) from None
@@ -261,16 +275,16 @@ def _install_with_kit(device: str, where: str, port: str, board: Board, image: b
     found = _kit_which_board(device, tried)
     if found:
         raise _wrong_board(where, port, board, found[0], found[1])
-    raise _no_bootloader(where, board, "the kit's STK500v1 at " + " and ".join(f"{b}" for b in sorted(tried, reverse=True))
-                         + " baud")
+    raise _no_bootloader(where, board, ", ".join(f"the kit's {protocol.__name__} at {baud} baud"
+                                                 for protocol, baud in tried))
 
 
-def _kit_which_board(device: str, tried: set) -> tuple[str, int] | None:
-    """(signature, baud) from the first Uno/Nano bootloader speed not yet tried that answers."""
-    for baud in (115200, 57600):
-        if baud not in tried:
+def _kit_which_board(device: str, tried: list) -> tuple[str, int] | None:
+    """(signature, baud) from the first other board's bootloader that answers."""
+    for protocol, baud in dict.fromkeys(pair for pairs in KIT_BOOTLOADERS.values() for pair in pairs):
+        if (protocol, baud) not in tried:
             try:
-                return _kit_ask(device, baud, None, None).hex(), baud
+                return _kit_ask(device, protocol, baud, None, None).hex(), baud
             except KitError:
                 continue
     return None
@@ -315,7 +329,7 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
     back, check it answers IDENTIFY.
 
     port: a device ("/dev/ttyACM0", "COM3"), "auto" (the first Arduino) or "sim-blank" (the Simulated blank
-    Uno). using: "avrdude", "kit" (the kit's own STK500v1), or None (avrdude if installed, else the kit's).
+    Uno). using: "avrdude", "kit" (the kit's own STK500v1/v2), or None (avrdude if installed, else the kit's).
     force: install even if the board already answers as the receiver. on_progress(fraction) is called as the
     upload and its read-back proceed (for a widget). A failed install never touches the bootloader, so running it
     again is always the way back."""
@@ -359,9 +373,7 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
             else:
                 protocol = _install_with_kit(device, where, port, board, image, report)
         try:
-            # Uno and Nano: IDENTIFY at once makes their bootloader start the sketch (see _receiver_already_there);
-            # the Mega's would take any byte as the start of an upload and wait, so it is left to time out first.
-            with connect(device, boot_wait=BOOT_QUIET_SECONDS if board.key == "mega" else 0.0) as connected:
+            with connect(device, boot_wait=_boot_wait(device, board)) as connected:
                 info = connected.info
         except KitError as error:
             tool = "avrdude" if using == "avrdude" else "The kit"

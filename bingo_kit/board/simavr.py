@@ -8,7 +8,8 @@ reports the simulated CPU cycle counter on request.
 
 `BlankSimulatedUno` is an Uno fresh out of the box instead: only the Optiboot bootloader in its flash, a real
 Uno's fuses, and a reset each time a program opens its port (as DTR resets a real one), so that avrdude and
-`install_firmware` talk to a real bootloader. Its flash is kept in a file too.
+`install_firmware` talk to a real bootloader. Its flash is kept in a file too. `BlankSimulatedMega` is the same
+for a Mega 2560 with its stk500v2 bootloader.
 
 Building (the sketch, the runner, the bootloader) lives in bingo_kit.board.firmware; builds are cached there.
 """
@@ -35,6 +36,7 @@ from bingo_kit.board.firmware import (
     build_firmware,
     build_once,
     firmware_size,
+    mega_bootloader,
     missing,
     old_nano_bootloader,
     shipped_hex,
@@ -56,6 +58,7 @@ STOP_TIMEOUT = 3.0     # seconds for a clean (EEPROM-saving) exit before it is k
 __all__ = [
     "CPU_HZ",
     "EEPROM_WRITE_US",
+    "BlankSimulatedMega",
     "BlankSimulatedUno",
     "SimulatedBoard",
     "SimulatedDtrPort",
@@ -316,6 +319,23 @@ class BlankSimulatedUno(SimulatedBoard):
     def external_resets(self) -> int:
         """How many times a program opening the port has reset the board (from the runner's log)."""
         return self._log_path.read_text(errors="replace").count("external reset") if self._log_path.exists() else 0
+
+
+class BlankSimulatedMega(BlankSimulatedUno):
+    """A Mega 2560 fresh out of the box: its stk500v2 bootloader (Debian's stk500boot_v2_mega2560.hex, as Arduino
+    ships it) in the 8 KB boot section, a real Mega's fuses, and a reset whenever its port is opened."""
+
+    port_name = "sim-blank-mega"
+
+    def __init__(self, flash_path: Path | str | None = None, eeprom_path: Path | str | None = None, *,
+                 realistic_eeprom: bool = False):
+        super().__init__(flash_path, eeprom_path, realistic_eeprom=realistic_eeprom)
+        self.board = "mega"
+
+    def _program(self) -> list[str]:
+        self.flash_path.parent.mkdir(parents=True, exist_ok=True)
+        return ["--flash", str(self.flash_path), "--bootloader", str(mega_bootloader()),
+                "--fuses", board_fuses("mega.menu.cpu.atmega2560"), "--reset-on-open"]
 
 
 class SimulatedDtrPort:

@@ -1,11 +1,12 @@
-"""The kit's own STK500v1 conversation with an Uno's or a Nano's bootloader: put a program into flash, read it
-back, compare, start it. No avrdude needed.
+"""The kit's own conversation with an Arduino's bootloader: put a program into flash, read it back, compare, start
+it. No avrdude needed.
 
-STK500 version 1 is what Optiboot (every Uno, and Nanos since 2018, at 115 200 baud) and ATmegaBOOT (older Nanos,
+Stk500v1 is what Optiboot (every Uno, and Nanos since 2018, at 115 200 baud) and ATmegaBOOT (older Nanos,
 57 600 baud) speak; Atmel's application note AVR061 defines it, and avrdude's `-c arduino` uses the same subset:
 GET_SYNC, READ_SIGN, ENTER_PROGMODE, LOAD_ADDRESS + PROG_PAGE, LOAD_ADDRESS + READ_PAGE, LEAVE_PROGMODE.
-Written here by hand because no kept Python library speaks it over a port we hand in, and the same code must
-also run over a browser's Web Serial port bridged to the kernel.
+Stk500v2 is what the Mega 2560's bootloader speaks (AVR068, avrdude's `-c wiring`): checksummed messages, the
+same steps. Written here by hand because no kept Python library speaks either over a port we hand in, and the
+same code must also run over a browser's Web Serial port bridged to the kernel.
 
 So it only uses what a pyserial port offers -- `read(n)` (returns what came before the port's own short timeout),
 `write(data)`, `reset_input_buffer()`, and the attributes `baudrate` and `dtr` -- and no operating-system call:
@@ -13,7 +14,6 @@ the reset pulse and the baud rate go through the port object. Every read has a d
 
 The bootloader itself is never written (it refuses to, and the kit never asks), so whatever goes wrong -- a
 pulled cable, a flipped byte -- a new install starts from the same bootloader: re-running is the way back.
-The Mega's bootloader speaks STK500 version 2 instead, which this module does not (install it with avrdude).
 """
 from __future__ import annotations
 
@@ -39,8 +39,15 @@ class Chip:
 
 
 ATMEGA328P = Chip("ATmega328P", bytes.fromhex("1e950f"), 128, 30 * 1024)  # 30 KB: room for ATmegaBOOT's 2 KB
+ATMEGA2560 = Chip("ATmega2560", bytes.fromhex("1e9801"), 256, 248 * 1024)  # below the 8 KB boot section
 
-# Timing. DTR low then high resets the board (the auto-reset capacitor on every Uno and Nano), as avrdude does it.
+# AVR068 (STK500v2): message framing and the commands the Mega's bootloader answers.
+MESSAGE_START, TOKEN, STATUS_CMD_OK = 0x1B, 0x0E, 0x00
+CMD_SIGN_ON, CMD_LOAD_ADDRESS, CMD_ENTER_PROGMODE_ISP, CMD_LEAVE_PROGMODE_ISP = 0x01, 0x06, 0x10, 0x11
+CMD_PROGRAM_FLASH_ISP, CMD_READ_FLASH_ISP, CMD_READ_SIGNATURE_ISP = 0x13, 0x14, 0x1B
+
+# Timing. DTR low then high resets the board (the auto-reset capacitor on every Uno, Nano and Mega), as avrdude
+# does it.
 RESET_LOW_SECONDS = 0.25      # lets the capacitor discharge, so raising DTR again pulls RESET low
 AFTER_RESET_SECONDS = 0.05
 # Then the bootloader blinks (Optiboot: 3 flashes, ~0.4 s; ATmegaBOOT: 1) and listens for about a second before
@@ -61,7 +68,7 @@ class Stk500Error(KitError):
 
 
 class NoBootloaderError(Stk500Error):
-    """No STK500v1 bootloader answered at this baud rate (after resetting the board)."""
+    """No bootloader answered in this protocol at this baud rate (after resetting the board)."""
 
     def __init__(self, message: str, heard_something: bool):
         super().__init__(message)
@@ -106,11 +113,14 @@ class Installed:
 
 
 class Bootloader:
-    """One conversation with an STK500v1 bootloader over `port` (pyserial-like, already open at its baud rate)."""
+    """One conversation with a bootloader over `port` (pyserial-like, already open at its baud rate): the bytes on
+    the wire, the reset, and the whole install; each protocol below says how to sync, write, read and leave."""
 
-    def __init__(self, port, chip: Chip = ATMEGA328P):
+    chip = ATMEGA328P
+
+    def __init__(self, port, chip: Chip | None = None):
         self.port = port
-        self.chip = chip
+        self.chip = chip or type(self).chip
 
     # -- bytes on the wire ---------------------------------------------------------------------------
 
@@ -144,22 +154,6 @@ class Bootloader:
                 heard, last = heard + chunk, time.monotonic()
         return heard
 
-    def command(self, body: bytes, answer_length: int = 0, seconds: float = COMMAND_SECONDS) -> bytes:
-        """Send one command (CRC_EOP appended); return its answer between INSYNC and OK."""
-        self._write(bytes(body) + bytes([CRC_EOP]))
-        deadline = time.monotonic() + seconds
-        try:
-            if self._read(1, deadline)[0] != INSYNC:
-                raise _lost()
-            answer = self._read(answer_length + 1, deadline)
-        except _Silence:
-            raise _lost() from None
-        if answer[-1] != OK:
-            raise _lost()
-        return answer[:-1]
-
-    # -- the steps -----------------------------------------------------------------------------------
-
     def reset(self) -> None:
         """Pulse DTR: the board restarts into its bootloader (its auto-reset circuit; a simulated board's port
         object turns the pulse into what resets it)."""
@@ -172,51 +166,34 @@ class Bootloader:
         except OSError:
             raise _lost() from None
 
-    def sync(self, resets: int = SYNC_RESETS) -> None:
-        """Reset the board and get the bootloader's attention (GET_SYNC answered INSYNC OK), within its window."""
+    answer_seconds = SYNC_ANSWER_SECONDS
+
+    def _sync_with(self, hello: Callable[[], bytes], answered: Callable[[bytes], bool], resets: int) -> None:
+        """Reset, drain, then send `hello()` (again every SYNC_RESEND_SECONDS) until `answered(bytes so far)`."""
         heard = False
         for _ in range(resets):
             self.reset()
             heard |= bool(self._drain(DRAIN_QUIET_SECONDS))
-            answer, deadline, resend = b"", time.monotonic() + SYNC_ANSWER_SECONDS, 0.0
-            while bytes([INSYNC, OK]) not in answer and time.monotonic() < deadline:
+            answer, deadline, resend = b"", time.monotonic() + self.answer_seconds, 0.0
+            while not answered(answer) and time.monotonic() < deadline:
                 if time.monotonic() >= resend:
-                    self._write(bytes([GET_SYNC, CRC_EOP]))
+                    self._write(hello())
                     resend = time.monotonic() + SYNC_RESEND_SECONDS
                 try:
                     answer += self._read(1, min(deadline, resend))
                 except _Silence:
                     pass
             heard |= bool(answer)
-            if bytes([INSYNC, OK]) not in answer:
+            if not answered(answer):
                 continue
             self._drain(SETTLE_QUIET_SECONDS)
             try:
-                self.command(bytes([GET_SYNC]), seconds=0.5)  # in step: this answer is the next two bytes
+                self.confirm_sync()  # in step: this answer is the next one
                 return
             except LostContactError:
                 continue
-        raise NoBootloaderError(
-            "No bootloader answered (STK500v1 at this speed): is it the right port and the right board?", heard)
-
-    def signature(self) -> bytes:
-        return self.command(bytes([READ_SIGN]), 3)
-
-    def _load_address(self, address: int) -> None:
-        word = address // 2  # flash addresses go in 16-bit words, low byte first
-        self.command(bytes([LOAD_ADDRESS, word & 0xFF, word >> 8]))
-
-    def write_page(self, address: int, data: bytes) -> None:
-        self._load_address(address)
-        self.command(bytes([PROG_PAGE, len(data) >> 8, len(data) & 0xFF, FLASH]) + data)
-
-    def read_page(self, address: int, length: int) -> bytes:
-        self._load_address(address)
-        return self.command(bytes([READ_PAGE, length >> 8, length & 0xFF, FLASH]), length)
-
-    def leave(self) -> None:
-        """LEAVE_PROGMODE: Optiboot then starts the sketch at once; ATmegaBOOT after half a second of quiet."""
-        self.command(bytes([LEAVE_PROGMODE]))
+        raise NoBootloaderError(f"No bootloader answered ({type(self).__name__} at this speed): is it the right "
+                                "port and the right board?", heard)
 
     # -- the whole install ---------------------------------------------------------------------------
 
@@ -233,12 +210,12 @@ class Bootloader:
         if signature != chip.signature:
             raise WrongChipError(f"The board's chip (signature {signature.hex().upper()}) is not an {chip.name}: "
                                  "nothing was written. Choose the board you have.", signature)
-        self.command(bytes([ENTER_PROGMODE]))
+        self.enter()
         size = chip.page_size
         padded = bytes(image) + b"\xff" * (-len(image) % size)
         pages = [(address, padded[address:address + size]) for address in range(0, len(padded), size)]
         steps = 2 * len(pages)
-        for done, (address, data) in enumerate(pages, 1):
+        for done, (address, data) in enumerate(pages, 1):  # in order from 0 (the Mega's bootloader needs it)
             self.write_page(address, data)
             if on_progress is not None:
                 on_progress(done / steps)
@@ -260,3 +237,127 @@ class Bootloader:
             self.leave()
         except Stk500Error:
             pass
+
+
+class Stk500v1(Bootloader):
+    """Optiboot (Uno, Nano) and ATmegaBOOT (old Nano): AVR061 commands, each ended by CRC_EOP and answered
+    INSYNC ... OK."""
+
+    def command(self, body: bytes, answer_length: int = 0, seconds: float = COMMAND_SECONDS) -> bytes:
+        """Send one command (CRC_EOP appended); return its answer between INSYNC and OK."""
+        self._write(bytes(body) + bytes([CRC_EOP]))
+        deadline = time.monotonic() + seconds
+        try:
+            if self._read(1, deadline)[0] != INSYNC:
+                raise _lost()
+            answer = self._read(answer_length + 1, deadline)
+        except _Silence:
+            raise _lost() from None
+        if answer[-1] != OK:
+            raise _lost()
+        return answer[:-1]
+
+    def sync(self, resets: int = SYNC_RESETS) -> None:
+        """Reset the board and get the bootloader's attention (GET_SYNC answered INSYNC OK), within its window."""
+        self._sync_with(lambda: bytes([GET_SYNC, CRC_EOP]), lambda answer: bytes([INSYNC, OK]) in answer, resets)
+
+    def confirm_sync(self) -> None:
+        self.command(bytes([GET_SYNC]), seconds=0.5)
+
+    def signature(self) -> bytes:
+        return self.command(bytes([READ_SIGN]), 3)
+
+    def _load_address(self, address: int) -> None:
+        word = address // 2  # flash addresses go in 16-bit words, low byte first
+        self.command(bytes([LOAD_ADDRESS, word & 0xFF, word >> 8]))
+
+    def write_page(self, address: int, data: bytes) -> None:
+        self._load_address(address)
+        self.command(bytes([PROG_PAGE, len(data) >> 8, len(data) & 0xFF, FLASH]) + data)
+
+    def read_page(self, address: int, length: int) -> bytes:
+        self._load_address(address)
+        return self.command(bytes([READ_PAGE, length >> 8, length & 0xFF, FLASH]), length)
+
+    def leave(self) -> None:
+        """LEAVE_PROGMODE: Optiboot then starts the sketch at once; ATmegaBOOT after half a second of quiet."""
+        self.command(bytes([LEAVE_PROGMODE]))
+
+    def enter(self) -> None:
+        self.command(bytes([ENTER_PROGMODE]))
+
+
+class Stk500v2(Bootloader):
+    """The Mega 2560's bootloader: AVR068 messages (start byte, sequence number, length, token, body, XOR
+    checksum), each answered by a message whose body starts with the command and STATUS_CMD_OK."""
+
+    chip = ATMEGA2560
+    answer_seconds = 1.0  # it listens at once after the reset (no LED blinking first)
+
+    def __init__(self, port, chip: Chip | None = None):
+        super().__init__(port, chip)
+        self.sequence = 0
+
+    def _frame(self, body: bytes, sequence: int) -> bytes:
+        frame = bytes([MESSAGE_START, sequence, len(body) >> 8, len(body) & 0xFF, TOKEN]) + bytes(body)
+        checksum = 0
+        for byte in frame:
+            checksum ^= byte
+        return frame + bytes([checksum])
+
+    def message(self, body: bytes, seconds: float = COMMAND_SECONDS) -> bytes:
+        """Send one message; return the answer's body after its command byte and status (checked)."""
+        self.sequence = (self.sequence + 1) & 0xFF
+        self._write(self._frame(body, self.sequence))
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                if self._read(1, deadline)[0] != MESSAGE_START:
+                    continue
+                header = self._read(4, deadline)
+                if header[0] != self.sequence or header[3] != TOKEN:
+                    continue  # not the answer to this message: hunt on
+                answer = self._read((header[1] << 8) | header[2], deadline)
+                checksum = self._read(1, deadline)
+                if self._frame(answer, self.sequence)[-1:] != checksum or answer[:1] != body[:1]:
+                    raise _lost()
+                if len(answer) < 2 or answer[1] != STATUS_CMD_OK:
+                    raise _lost()
+                return answer[2:]
+        except _Silence:
+            raise _lost() from None
+
+    def sync(self, resets: int = SYNC_RESETS) -> None:
+        """Reset the board and sign on (CMD_SIGN_ON answered "AVRISP_2"). The bootloader takes sequence number 1
+        at any time, so repeats are safe."""
+        def hello() -> bytes:
+            self.sequence = 1
+            return self._frame(bytes([CMD_SIGN_ON]), 1)
+
+        self._sync_with(hello, lambda answer: b"AVRISP" in answer, resets)
+
+    def confirm_sync(self) -> None:
+        self.message(bytes([CMD_SIGN_ON]), seconds=0.5)
+
+    def signature(self) -> bytes:
+        return bytes(self.message(bytes([CMD_READ_SIGNATURE_ISP, 0, 0, 0, index]))[0] for index in range(3))
+
+    def enter(self) -> None:
+        self.message(bytes([CMD_ENTER_PROGMODE_ISP]) + bytes(11))
+
+    def _load_address(self, address: int) -> None:
+        word = address // 2
+        self.message(bytes([CMD_LOAD_ADDRESS]) + word.to_bytes(4, "big"))
+
+    def write_page(self, address: int, data: bytes) -> None:
+        """One whole page: the bootloader erases the next page in order before it writes this one."""
+        self._load_address(address)
+        self.message(bytes([CMD_PROGRAM_FLASH_ISP, len(data) >> 8, len(data) & 0xFF]) + bytes(7) + data)
+
+    def read_page(self, address: int, length: int) -> bytes:
+        self._load_address(address)
+        return self.message(bytes([CMD_READ_FLASH_ISP, length >> 8, length & 0xFF, 0]))[:length]
+
+    def leave(self) -> None:
+        """CMD_LEAVE_PROGMODE_ISP: the bootloader answers, waits 0.1 s, and starts the sketch."""
+        self.message(bytes([CMD_LEAVE_PROGMODE_ISP, 0, 0]))

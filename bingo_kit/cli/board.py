@@ -164,7 +164,7 @@ def _add_install_firmware(commands) -> None:
                         help="serial port, 'auto' (first Arduino) or 'sim-blank' (a simulated Uno fresh from the box)")
     parser.add_argument("--board", default="uno", choices=["uno", "nano", "mega"], help="default: uno")
     parser.add_argument("--with", dest="using", choices=["avrdude", "kit"], default=None,
-                        help="avrdude, or the kit's own STK500v1 installer (Uno, Nano); default: avrdude if installed")
+                        help="avrdude, or the kit's own installer (STK500v1/v2); default: avrdude if installed")
     parser.add_argument("--force", action="store_true",
                         help="install even if the board already runs the receiver (e.g. a newer kit's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -1,7 +1,7 @@
 """Install button (lesson 0): put the receiver on a new Arduino, through its bootloader, without the Arduino IDE.
 
 It calls `bingo_kit.board.install.install_firmware`, the same as `bingo-kit install-firmware`: the shipped receiver
-goes through the bootloader (avrdude where installed, else the kit's own STK500v1), is read back and compared,
+goes through the bootloader (avrdude where installed, else the kit's own STK500), is read back and compared,
 and the board must answer. The progress bar follows the write, then the read-back. A board that already runs the
 receiver is left alone, and the button offers to install it anyway. Needed once per board; after that models
 travel as data.

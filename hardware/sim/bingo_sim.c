@@ -7,7 +7,7 @@
  *
  * FIRMWARE is the shipped Intel HEX file (hardware/firmware/, what a real board gets), or an ELF from a build.
  * The second form is a board as it comes out of the box: its program flash is the file FLASH.bin (created
- * holding only the bootloader, erased elsewhere; saved shortly after the bootloader rewrites it, like the
+ * holding only the bootloader (Optiboot, ATmegaBOOT, or a Mega's stk500v2 one), erased elsewhere; saved shortly after the bootloader rewrites it, like the
  * EEPROM), the fuses put the reset vector at the boot section (BOOTRST, BOOTSZ), and every time a host opens
  * the pty the chip gets an external reset, as the DTR line resets a real Uno (the bootloader then waits ~1 s
  * for avrdude before starting the sketch).
@@ -180,15 +180,15 @@ static int load_hex(const char *path) {
     return 0;
 }
 
-/* Fuses as on a real chip (ATmega328P datasheet 27.8): BOOTRST programmed (0) moves the reset vector to the
- * boot section, whose size BOOTSZ1:0 gives (11 = 256 words ... 00 = 2048 words). simavr 1.6 stores fuses but
- * does not act on them, so the runner does. */
+/* Fuses as on a real chip (ATmega328P datasheet 27.8, ATmega2560 28.8): BOOTRST programmed (0) moves the reset
+ * vector to the boot section, whose size BOOTSZ1:0 gives (11 = 256 words ... 00 = 2048 words on the 328P; twice
+ * that on the 2560). simavr 1.6 stores fuses but does not act on them, so the runner does. */
 static void apply_fuses(const char *fuses) {
     unsigned low = 0xFF, high = 0xFF, ext = 0xFF;
     if (sscanf(fuses, "%x,%x,%x", &low, &high, &ext) < 2) { fprintf(stderr, "bingo_sim: bad --fuses %s\n", fuses); return; }
     avr->fuse[0] = (uint8_t)low; avr->fuse[1] = (uint8_t)high; avr->fuse[2] = (uint8_t)ext;
     if (!(high & 0x01)) {
-        uint32_t boot_words = 256u << (3 - ((high >> 1) & 3));
+        uint32_t boot_words = (flash_size > 65536 ? 512u : 256u) << (3 - ((high >> 1) & 3));
         avr->reset_pc = flash_size - 2 * boot_words;
     }
     fprintf(stderr, "bingo_sim: fuses L=%02X H=%02X E=%02X, reset vector at 0x%04X\n", low, high, ext, avr->reset_pc);
