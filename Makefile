@@ -89,6 +89,7 @@ benchmarks: setup system-packages
 	$(PY) benchmarks/bingo_findings.py
 	$(PY) benchmarks/flash.py
 	$(PY) benchmarks/install.py
+	$(PY) benchmarks/install.py --board mega
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/digit_pad.py
 

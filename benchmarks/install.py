@@ -1,7 +1,7 @@
-"""Installing the receiver on the Simulated blank Uno (real Optiboot in simavr): avrdude against the kit's own
-STK500v1 (bingo_kit.board.stk500), side by side in one run.
+"""Installing the receiver on the Simulated blank Uno (real Optiboot in simavr), or Mega (its real stk500v2
+bootloader): avrdude against the kit's own installer (bingo_kit.board.stk500), side by side in one run.
 
-  python benchmarks/install.py [--rounds 3] [--json]
+  python benchmarks/install.py [--board uno|mega] [--rounds 3] [--json]
 
 Each round erases the board and installs the shipped .hex with each installer in turn (the order alternates from
 round to round), with force=True so that both do the same work: reset, sync, write, read back and compare,
@@ -26,29 +26,35 @@ from pathlib import Path
 
 from bingo_kit.board.firmware import hex_image, shipped_hex
 from bingo_kit.board.install import install_firmware
-from bingo_kit.board.simavr import BlankSimulatedUno
-from bingo_kit.board.stk500 import ATMEGA328P
+from bingo_kit.board.simavr import BlankSimulatedMega, BlankSimulatedUno
+from bingo_kit.board.stk500 import ATMEGA328P, ATMEGA2560
 
 INSTALLERS = ("avrdude", "kit")
 BYTES_PER_SECOND = 115_200 / 10
 
 
-def wire_floor_seconds(program_bytes: int) -> float:
-    """Per page: LOAD_ADDRESS (4 bytes, answer 2) and PROG_PAGE (5 + page, answer 2), then LOAD_ADDRESS again
-    and READ_PAGE (5, answer 2 + page)."""
-    pages = -(-program_bytes // ATMEGA328P.page_size)
-    per_page = (4 + 2) + (5 + ATMEGA328P.page_size + 2) + (4 + 2) + (5 + 2 + ATMEGA328P.page_size)
-    return pages * per_page / BYTES_PER_SECOND
+def wire_floor_seconds(program_bytes: int, board: str) -> float:
+    """Uno, per 128-byte page (STK500v1): LOAD_ADDRESS (4 bytes, answer 2) and PROG_PAGE (5 + page, answer 2),
+    then LOAD_ADDRESS again and READ_PAGE (5, answer 2 + page). Mega, per 256-byte page (STK500v2: 6 bytes of
+    framing per message): LOAD_ADDRESS (5 + 6, answer 2 + 6), PROGRAM_FLASH (10 + page + 6, answer 2 + 6), again
+    LOAD_ADDRESS, READ_FLASH (4 + 6, answer 3 + page + 6)."""
+    if board == "mega":
+        page = ATMEGA2560.page_size
+        per_page = (11 + 8) + (16 + page + 8) + (11 + 8) + (10 + 9 + page)
+    else:
+        page = ATMEGA328P.page_size
+        per_page = (4 + 2) + (5 + page + 2) + (4 + 2) + (5 + 2 + page)
+    return -(-program_bytes // page) * per_page / BYTES_PER_SECOND
 
 
-def install_once(installer: str, folder: Path) -> dict:
-    board = BlankSimulatedUno(folder / "flash.bin", folder / "eeprom.bin")
+def install_once(installer: str, board_key: str, folder: Path) -> dict:
+    board = (BlankSimulatedMega if board_key == "mega" else BlankSimulatedUno)(folder / "flash.bin", folder / "eeprom.bin")
     board.erase()
     board.start()
     reports = []
     try:
         started = time.monotonic()
-        result = install_firmware(board.port, "uno", progress=False, using=installer, force=True,
+        result = install_firmware(board.port, board_key, progress=False, using=installer, force=True,
                                   on_progress=lambda fraction: reports.append(time.monotonic()))
         seconds = time.monotonic() - started
     finally:
@@ -59,21 +65,23 @@ def install_once(installer: str, folder: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--board", choices=["uno", "mega"], default="uno")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    program = len(hex_image(shipped_hex("uno")))
+    program = len(hex_image(shipped_hex(args.board)))
     runs = {installer: [] for installer in INSTALLERS}
     with tempfile.TemporaryDirectory(prefix="bingo-install-bench-") as scratch:
         for round_number in range(args.rounds):
             order = INSTALLERS if round_number % 2 == 0 else INSTALLERS[::-1]
             for installer in order:
-                runs[installer].append(install_once(installer, Path(scratch)))
+                runs[installer].append(install_once(installer, args.board, Path(scratch)))
                 if not args.json:
                     print(f"round {round_number + 1} {installer}: {runs[installer][-1]['install_seconds']:.2f} s",
                           file=sys.stderr)
-    floor = wire_floor_seconds(program)
-    summary = {"rounds": args.rounds, "program_bytes": program, "upload_wire_floor_seconds": round(floor, 3)}
+    floor = wire_floor_seconds(program, args.board)
+    summary = {"board": args.board, "rounds": args.rounds, "program_bytes": program,
+               "upload_wire_floor_seconds": round(floor, 3)}
     for installer in INSTALLERS:
         install = statistics.median(run["install_seconds"] for run in runs[installer])
         upload = statistics.median(run["upload_seconds"] for run in runs[installer])
