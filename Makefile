@@ -7,8 +7,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# Debian packages. The Simulated Uno (and installing the receiver on a real board) needs the AVR toolchain +
-# Arduino core (build the sketch), simavr (run it) and avrdude (upload it); the lessons install these.
+# Debian packages. The Simulated Uno needs simavr (run the shipped receiver), the AVR toolchain + Arduino core
+# (the Simulated blank Uno's bootloader; refreshing the shipped .hex) and avrdude (one of the two installers the
+# tests compare); the lessons install these.
 # The tests also need Fashion-MNIST (offline data) and Chromium (real-browser tests).
 SIM_PACKAGES    := gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimavrparts1 avrdude
 SYSTEM_PACKAGES := $(SIM_PACKAGES) dataset-fashion-mnist chromium
@@ -99,6 +100,8 @@ benchmarks: setup system-packages
 	$(PY) benchmarks/race.py
 	$(PY) benchmarks/bingo_findings.py
 	$(PY) benchmarks/flash.py
+	$(PY) benchmarks/install.py
+	$(PY) benchmarks/install.py --board mega
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/digit_pad.py
 

@@ -59,6 +59,7 @@ PACKAGES = (
     ("torch", "training the networks"),
     ("numpy", "arrays"),
     ("pyserial", "talking to a board"),
+    ("intelhex", "installing the receiver on a board"),
     ("tqdm", "progress bars"),
     ("scikit-learn", "the 8×8 digits"),
     ("matplotlib", "pictures"),
@@ -92,8 +93,20 @@ def check(name: str, action, *, essential: bool = True) -> SetupItem:
 def _avr_toolchain() -> str:
     from bingo_kit.board import simavr as simulator
 
-    simulator.check_firmware_tools()  # the simulator's own checks: "ok" exactly when it would build
+    try:
+        simulator.check_firmware_tools()  # the simulator's own checks: "ok" exactly when it would build
+    except simulator.SimulatorUnavailableError as error:
+        raise simulator.SimulatorUnavailableError(
+            "not needed for the lessons (the receiver ships prebuilt); only the Simulated blank Uno's bootloader "
+            f"and refreshing the shipped .hex use it. {error}") from None
     return simulator.toolchain_versions()
+
+
+def _receiver() -> str:
+    from bingo_kit.board.firmware import hex_image, shipped_hex
+
+    sizes = {board: len(hex_image(shipped_hex(board))) for board in ("uno", "nano", "mega")}
+    return "prebuilt for " + ", ".join(f"{board} ({size} bytes)" for board, size in sizes.items())
 
 
 def _simavr() -> str:
@@ -108,8 +121,12 @@ def _avrdude() -> str:
 
     from bingo_kit.board import firmware
 
-    firmware.check_upload_tools()  # the install's own check, so the two cannot drift
-    done = subprocess.run(["avrdude", "-?"], capture_output=True, text=True, timeout=10)
+    try:
+        firmware.check_upload_tools()  # the install's own check, so the two cannot drift
+    except firmware.ToolsMissingError as error:
+        raise firmware.ToolsMissingError("optional: without it install-firmware uses the kit's own installer "
+                                         f"(Uno, Nano, Mega). {error}") from None
+    done = subprocess.run([firmware.avrdude_path(), "-?"], capture_output=True, text=True, timeout=10)
     version = next((line.split("version", 1)[1].strip().split(",")[0] for line in done.stderr.splitlines()
                     if "version" in line), "")
     return f"{version} (puts the receiver on a real board: bingo-kit install-firmware)".strip()
@@ -155,7 +172,8 @@ def setup_report(*, check_simulator: bool = True) -> SetupReport:
     """
     report = SetupReport([SetupItem("python", sys.version_info >= (3, 10), sys.version.split()[0])])
     report.items += [check_package(name, purpose) for name, purpose in PACKAGES]
-    report.items += [check("AVR toolchain", _avr_toolchain, essential=False),
+    report.items += [check("receiver", _receiver, essential=False),
+                     check("AVR toolchain", _avr_toolchain, essential=False),
                      check("simavr", _simavr, essential=False),
                      check("avrdude", _avrdude, essential=False),
                      check("ports", _ports, essential=False)]

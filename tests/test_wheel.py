@@ -3,8 +3,8 @@
 Builds the wheel from a copy of the repository's tracked files, installs it with --no-deps into a fresh venv
 whose only link to this environment is a .pth line naming its site-packages (for torch, numpy, ...: a .pth
 inside a directory added that way is not run, so this environment's editable bingo_kit stays invisible), and
-from a folder outside the repository builds the sketch and runner from the packaged sources into a fresh build
-cache, flashes the Simulated Uno and predicts.
+from a folder outside the repository builds the runner from the packaged source into a fresh build cache, flashes
+the Simulated Uno (running the packaged, prebuilt receiver .hex) and predicts.
 """
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def test_wheel_ships_the_hardware_sources(wheel):
 
     names = set(zipfile.ZipFile(wheel).namelist())
     tracked = _run(["git", "ls-files", "hardware/bingo_receiver", "hardware/sim", "hardware/PROTOCOL.md",
-                    "hardware/Makefile"], cwd=REPO).split()
+                    "hardware/Makefile", "hardware/firmware"], cwd=REPO).split()
+    shipped = {f"bingo_kit/_hardware/firmware/bingo_receiver-{key}.hex" for key in ("uno", "nano", "mega")}
+    assert shipped | {"bingo_kit/_hardware/firmware/manifest.json"} <= names  # the prebuilt receiver, per board
     assert tracked and {"bingo_kit/_hardware/" + name.removeprefix("hardware/") for name in tracked} <= names
     print(f"\nwheel {wheel.name}: {wheel.stat().st_size} bytes, {len(names)} files")
 
@@ -89,7 +91,7 @@ def test_installed_wheel_flashes_and_predicts_outside_the_repository(wheel, tmp_
                               cwd=classroom, env=env))
     assert summary["n"] == 100 and summary["agreement"] == 1.0
     built = {path.parent.name.rsplit("-", 1)[0] for path in (tmp_path / "build").glob("*/*") if path.is_file()}
-    assert {"fw-uno", "sim"} <= built   # compiled here, from the packaged sources
+    assert built == {"sim"}   # the runner compiled here from the packaged source; the receiver is the shipped .hex
 
     # a teacher who installed the wheel without the repository gets the student lessons too
     out = _run([str(bingo_kit), "lessons", "my lessons", "--no-start"], cwd=classroom, env=env)

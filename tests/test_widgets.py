@@ -540,22 +540,39 @@ def test_rerunning_the_flash_cell_releases_the_board(model, digits, private_sim_
 
 
 @pytest.mark.firmware
-def test_install_button_puts_the_receiver_on_a_blank_board():
-    """Lesson 0's button, on the Simulated blank Uno (only Optiboot in its flash): install, then it answers."""
+@pytest.mark.parametrize("installer", ["avrdude", "kit"])
+def test_install_button_puts_the_receiver_on_a_blank_board(installer, monkeypatch):
+    """Lesson 0's button, on the Simulated blank Uno (only Optiboot in its flash): install, then it answers; the
+    progress bar follows the write and the read-back with either installer (the kit's own where there is no
+    avrdude). A second click finds the receiver there and offers to install anyway."""
+    from bingo_kit.board import install
+    from bingo_kit.board.simavr import BlankSimulatedUno
     from bingo_kit.widgets import InstallFirmware
 
+    if installer == "kit":
+        monkeypatch.setattr(install, "avrdude_path", lambda: None)  # a computer without avrdude
+    BlankSimulatedUno.default().erase()
     button = InstallFirmware(port="sim-blank", board="uno")
+    seen = []
+    button.progress.observe(lambda change: seen.append(change["new"]), names="value")
     try:
         assert button.port.options[-1][1] == "sim-blank"
         button.install_button.click()
         assert button.status.kind == "ok", button.status.text
         assert button.progress.value == 1.0 and button.progress.bar_style == "success"
-        assert button.last_result.info.capacity == 1020
-        button.board.value = "mega"  # the wrong board: one clear line, and the board is still usable after
+        assert button.last_result.info.capacity == 1020 and button.last_result.using == installer
+        assert len(seen) > 20 and seen == sorted(seen) and any(0.4 < f < 0.6 for f in seen)  # write, then read back
+        button.install_button.click()  # the receiver is there now: nothing is written, and it says so
+        assert button.status.kind == "ok" and "already" in button.status.text, button.status.text
+        assert button.install_button.description == "Install anyway"
+        button.board.value = "mega"  # the wrong board, installed anyway: one clear line, and the board still works
+        assert button.install_button.description == "Install the receiver"
+        button.install_button.click()
+        assert "already on this Arduino Uno" in button.status.text, button.status.text
         button.install_button.click()
         assert button.status.kind == "error" and "Uno" in button.status.text, button.status.text
         button.board.value = "uno"
         button.install_button.click()
-        assert button.status.kind == "ok", button.status.text
+        assert button.status.kind == "ok" and "already" in button.status.text, button.status.text
     finally:
         button.close()

@@ -1,7 +1,14 @@
-"""Put the receiver on a board through the bootloader every Uno, Nano and Mega already has: no Arduino IDE.
+"""Put the receiver on a board through the bootloader every Uno, Nano and Mega already has: no Arduino IDE, no
+compiler.
 
-`install_firmware(port, board)` (and `bingo-kit install-firmware`) builds the receiver (bingo_kit.board.firmware),
-uploads it with avrdude, then checks that the board answers IDENTIFY.
+`install_firmware(port, board)` (and `bingo-kit install-firmware`) first asks the board for IDENTIFY (is the
+receiver there already? then it says so, unless `force`), then writes the shipped .hex
+(bingo_kit.board.firmware.shipped_hex) through the bootloader and verifies it, and finally checks that the board
+answers IDENTIFY. Two ways to talk to the bootloader, `using=`:
+  "avrdude"  the program, where it is installed (Debian's package, Homebrew's, or PyPI's avrdude-windows);
+  "kit"      the kit's own conversation (bingo_kit.board.stk500): STK500v1 with the Uno's and Nano's
+             bootloaders, STK500v2 with the Mega's; nothing to install.
+The default is avrdude when it is found, else the kit's own. Both read the flash back and compare.
 """
 from __future__ import annotations
 
@@ -18,12 +25,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from bingo_kit.board import stk500
 from bingo_kit.board.answers import BoardInfo
-from bingo_kit.board.board import connect
-from bingo_kit.board.firmware import build_firmware, check_upload_tools, firmware_size
+from bingo_kit.board.board import BingoBoard, connect
+from bingo_kit.board.firmware import avrdude_path, check_upload_tools, hex_image, shipped_hex
 from bingo_kit.board.ports import find_arduino
 from bingo_kit.board.protocol import BOOT_QUIET_SECONDS
-from bingo_kit.board.simavr import BlankSimulatedUno
+from bingo_kit.board.simavr import BlankSimulatedUno, SimulatedDtrPort
 from bingo_kit.boards import Board, get_board
 from bingo_kit.errors import KitError
 
@@ -40,10 +48,36 @@ CHIPS = {"1e950f": ("uno", "an Arduino Uno or Nano (ATmega328P)"), "1e9801": ("m
 SYNC_SECONDS = 2.0   # a bootloader answers avrdude within ~1 s of the reset; longer means nobody will
 STALL_SECONDS = 4.0  # during the upload, this long without progress means the board has gone
 AVRDUDE_HASHES = 100  # avrdude draws 50 '#' while writing and 50 while verifying
+INSTALLERS = ("avrdude", "kit")
+# IDENTIFY before installing: Optiboot gives up at the kit's first frame (16 ms) and the receiver answers within
+# about half a second, on a real Uno and on the Simulated blank Uno alike; a simulated board on a busy computer
+# may lag. A blank board costs all of it.
+PROBE_SECONDS = 1.0
+PROBE_SECONDS_SIMULATED = 2.0
+# A Mega's bootloader takes any byte as the start of an upload and waits for the rest, so IDENTIFY waits until it
+# has given up (about 1 s of board time); a simulated Mega on a busy computer runs behind the wall clock.
+MEGA_BOOT_SECONDS = BOOT_QUIET_SECONDS
+MEGA_BOOT_SECONDS_SIMULATED = 3.0
+
+
+def _boot_wait(device: str, board: Board) -> float:
+    """How long to leave a freshly reset board alone before IDENTIFY: an Uno's or Nano's bootloader gives up at
+    the first frame and starts the sketch (see _receiver_already_there), a Mega's does not."""
+    if board.key != "mega":
+        return 0.0
+    return MEGA_BOOT_SECONDS_SIMULATED if os.path.realpath(device).startswith("/dev/pts/") else MEGA_BOOT_SECONDS
 
 
 class InstallError(KitError):
     """install-firmware could not put the receiver on the board; the message says why and what to do."""
+
+
+class ReceiverAlreadyThereError(InstallError):
+    """The board already runs the receiver: nothing was written (install with force=True to replace it)."""
+
+    def __init__(self, message: str, info: BoardInfo):
+        super().__init__(message)
+        self.info = info
 
 
 @dataclass
@@ -53,12 +87,14 @@ class InstallResult:
     protocol: str           # "arduino @ 115200 baud" -- how the bootloader was reached
     flash_bytes: int
     seconds: float
-    info: BoardInfo       # the board's IDENTIFY answer after the install
+    info: BoardInfo         # the board's IDENTIFY answer after the install
+    using: str = "avrdude"  # "avrdude" or "kit" (the kit's own STK500v1 / STK500v2)
 
     def summary(self) -> str:
+        tool = "avrdude" if self.using == "avrdude" else "the kit's own installer"
         return (f"Installed the receiver ({self.flash_bytes} bytes) on the {self.board.name} at {self.port} in "
-                f"{self.seconds:.1f} s (bootloader: {self.protocol}); it answers IDENTIFY: firmware "
-                f"{self.info.firmware_version}, model capacity {self.info.capacity} bytes.")
+                f"{self.seconds:.1f} s with {tool}, verified by reading it back (bootloader: {self.protocol}); it "
+                f"answers IDENTIFY: firmware {self.info.firmware_version}, model capacity {self.info.capacity} bytes.")
 
 
 @dataclass
@@ -98,7 +134,7 @@ def _run_avrdude(device: str, programmer: str, part: str, baud: int, hex_path: P
                  on_hash: Callable[[], None] | None = None) -> _Attempt:
     """One avrdude run: read the signature (and write + verify `hex_path`). It is stopped if the bootloader
     has not answered within SYNC_SECONDS -- nothing is written before that -- or stalls mid-upload."""
-    command = ["avrdude", "-c", programmer, "-p", part, "-P", device, "-b", str(baud), "-D"]
+    command = [avrdude_path() or "avrdude", "-c", programmer, "-p", part, "-P", device, "-b", str(baud), "-D"]
     if hex_path is not None:  # by name, from its folder: -U splits at colons, and "C:\\..." has one
         command += ["-U", f"flash:w:{hex_path.name}:i"]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -171,20 +207,168 @@ def _wrong_board(where: str, port: str, chosen: Board, signature: str, baud: int
                         f"bingo-kit install-firmware --port {port} --board {key}")
 
 
+def choose_installer(using: str | None, board: Board) -> str:
+    """"avrdude" or "kit": as asked, else avrdude where it is installed, else the kit's own installer."""
+    if using is None:
+        return "avrdude" if avrdude_path() else "kit"
+    if using not in INSTALLERS:
+        raise InstallError(f"Install with {using!r}? Choose one of: {', '.join(INSTALLERS)}.")
+    if using == "avrdude":
+        check_upload_tools()
+    return using
+
+
+def _receiver_already_there(device: str, where: str, port: str, board: Board) -> None:
+    """IDENTIFY, at once after opening: the kit's frames make an Uno's or Nano's bootloader give up (Optiboot at
+    the second byte, ATmegaBOOT after five unknown bytes: one frame) and start the sketch, writing nothing, so a
+    board with the receiver answers soon; a blank one costs PROBE_SECONDS. Raises if the receiver answers."""
+    try:
+        simulated = os.path.realpath(device).startswith("/dev/pts/")
+        # (after a Mega's boot wait the receiver, if there, answers at once)
+        seconds = PROBE_SECONDS_SIMULATED if simulated and board.key != "mega" else PROBE_SECONDS
+        with connect(device, boot_wait=_boot_wait(device, board), handshake_seconds=seconds) as found:
+            info = found.info
+    except KitError:
+        return  # no receiver (or no port: the install says that in its own words)
+    board_there = where if where.startswith("the Simulated") else f"the {info.board_name} at {where}"
+    raise ReceiverAlreadyThereError(
+        f"The receiver is already on {board_there} (firmware {info.firmware_version}, "
+        f"{'holding a model' if info.has_model else 'no model yet'}): nothing was written. To install it again "
+        f"anyway (e.g. a newer kit's), run: bingo-kit install-firmware --port {port} --board {board.key} --force",
+        info)
+
+
+def _open_bootloader_port(device: str, baud: int):
+    """The port as the kit's bootloader code (bingo_kit.board.stk500) wants it: pyserial's, or for a simulator's pty (no DTR line) one whose
+    DTR pulse reopens it, which is what resets a simulated board."""
+    if os.path.realpath(device).startswith("/dev/pts/"):
+        return SimulatedDtrPort(device, baud)
+    port = BingoBoard._open(device)  # the board code's own open: its one sentence for a busy or forbidden port
+    port.baudrate = baud
+    return port
+
+
+# How the kit's own installer reaches each board's bootloader (the same as BOOTLOADERS, in its own words).
+KIT_BOOTLOADERS: dict[str, list[tuple[type[stk500.Bootloader], int]]] = {
+    "uno": [(stk500.Stk500v1, 115200)],
+    "nano": [(stk500.Stk500v1, 115200), (stk500.Stk500v1, 57600)],
+    "mega": [(stk500.Stk500v2, 115200)],
+}
+
+
+def _kit_ask(device: str, protocol: type[stk500.Bootloader], baud: int, image: bytes | None,
+             report) -> stk500.Installed | bytes:
+    """One conversation with the kit's installer: install `image`, or (None) only read the signature (after one
+    reset: it is asked only to name the board in an error message)."""
+    try:
+        port = _open_bootloader_port(device, baud)
+    except OSError:  # the simulated board's pty vanished between two opens
+        raise stk500.LostContactError("The port could not be opened.") from None
+    try:
+        bootloader = protocol(port)
+        if image is None:
+            bootloader.sync(resets=1)
+            signature = bootloader.signature()
+            bootloader._leave_quietly()
+            return signature
+        return bootloader.install(image, report)
+    finally:
+        try:
+            port.close()
+        except OSError:
+            pass
+
+
+def _install_with_kit(device: str, where: str, port: str, board: Board, image: bytes, report) -> str:
+    tried = []
+    for protocol, baud in KIT_BOOTLOADERS[board.key]:
+        tried.append((protocol, baud))
+        try:
+            _kit_ask(device, protocol, baud, image, report)
+            return f"{protocol.__name__.lower()} @ {baud} baud"
+        except stk500.NoBootloaderError:
+            if not _port_exists(device):
+                raise _unplugged(where) from None
+            continue
+        except stk500.WrongChipError as error:
+            raise _wrong_board(where, port, board, error.signature.hex(), baud) from None
+        except stk500.VerifyError as error:
+            raise InstallError(f"The receiver did not read back as written at {where} (first difference at flash "
+                               f"byte 0x{error.address:04X}): a loose cable or a bad USB hub? The bootloader is "
+                               "untouched: run install-firmware again.") from None
+        except stk500.LostContactError:
+            raise InstallError(
+                f"The board at {where} stopped answering during the upload (was it unplugged or reset?). Its "
+                "bootloader is untouched: plug it back in and run install-firmware again.") from None
+    found = _kit_which_board(device, tried)
+    if found:
+        raise _wrong_board(where, port, board, found[0], found[1])
+    raise _no_bootloader(where, board, ", ".join(f"the kit's {protocol.__name__} at {baud} baud"
+                                                 for protocol, baud in tried))
+
+
+def _kit_which_board(device: str, tried: list) -> tuple[str, int] | None:
+    """(signature, baud) from the first other board's bootloader that answers."""
+    for protocol, baud in dict.fromkeys(pair for pairs in KIT_BOOTLOADERS.values() for pair in pairs):
+        if (protocol, baud) not in tried:
+            try:
+                return _kit_ask(device, protocol, baud, None, None).hex(), baud
+            except KitError:
+                continue
+    return None
+
+
+def _no_bootloader(where: str, board: Board, tried: str) -> InstallError:
+    return InstallError(
+        f"No bootloader answered at {where} (tried the {board.name}'s: {tried}, and the other boards'). Is it the "
+        "right port (`bingo-kit ports`)? A board with no bootloader needs an ISP programmer; the Arduino IDE's "
+        "'Burn Bootloader' puts one on.")
+
+
+def _install_with_avrdude(device: str, where: str, port: str, board: Board, hex_path: Path, on_hash) -> str:
+    tried = set()
+    for programmer, part, baud in BOOTLOADERS[board.key]:
+        attempt = _run_avrdude(device, programmer, part, baud, hex_path, on_hash)
+        tried.add((programmer, baud))
+        if attempt.returncode == 0:
+            return f"{programmer} @ {baud} baud"
+        if attempt.signature and "expected signature" in attempt.output:
+            raise _wrong_board(where, port, board, attempt.signature, baud)
+        if attempt.synced:
+            if "verification error" in attempt.output.lower() or "mismatch" in attempt.output.lower():
+                raise InstallError(f"The receiver did not read back as written at {where} (avrdude: verification "
+                                   "error): a loose cable or a bad USB hub? The bootloader is untouched: run "
+                                   "install-firmware again.")
+            raise InstallError(
+                f"The board at {where} stopped answering during the upload (was it unplugged or reset?). "
+                "Its bootloader is untouched: plug it back in and run install-firmware again.")
+        if not _port_exists(device) or re.search(r"can(no|')t open (port|device)", attempt.output):
+            raise _unplugged(where)
+    found = _which_board_is_it(device, tried)
+    if found:
+        raise _wrong_board(where, port, board, found[0], found[2])
+    raise _no_bootloader(where, board, ", ".join(f"{p} at {b} baud" for p, _, b in BOOTLOADERS[board.key]))
+
+
 def install_firmware(port: str = "auto", board: str | Board = "uno", progress: bool = True,
-                     on_progress: Callable[[float], None] | None = None) -> InstallResult:
-    """Build the receiver for `board`, upload it through the board's bootloader, check it answers IDENTIFY.
+                     on_progress: Callable[[float], None] | None = None, *, using: str | None = None,
+                     force: bool = False) -> InstallResult:
+    """Put the shipped receiver for `board` on the board at `port` through its bootloader, verify it by reading it
+    back, check it answers IDENTIFY.
 
     port: a device ("/dev/ttyACM0", "COM3"), "auto" (the first Arduino) or "sim-blank" (the Simulated blank
-    Uno). on_progress(fraction) is called as the upload and its verification proceed (for a widget). A failed
-    install never touches the bootloader, so running it again is always the way back."""
+    Uno). using: "avrdude", "kit" (the kit's own STK500v1/v2), or None (avrdude if installed, else the kit's).
+    force: install even if the board already answers as the receiver. on_progress(fraction) is called as the
+    upload and its read-back proceed (for a widget). A failed install never touches the bootloader, so running it
+    again is always the way back."""
     board = get_board(board)
     if port == "sim":
         raise InstallError("The Simulated Uno ('sim') always runs the kit's own receiver; install-firmware is for "
                            "real boards and for 'sim-blank', the simulated Uno fresh out of the box.")
-    check_upload_tools()
+    using = choose_installer(using, board)
+    hex_path = shipped_hex(board.key)
+    image = hex_image(hex_path)
     started = time.monotonic()
-    elf = build_firmware(board.key)
     simulator = None
     if port == "sim-blank":
         simulator = BlankSimulatedUno.default().start()
@@ -195,47 +379,35 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
     try:
         if not _port_exists(device):
             raise _unplugged(where)
-        with tqdm(total=AVRDUDE_HASHES, desc=f"installing the receiver ({board.key})", disable=not progress,
-                  leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
+        if not force:
+            _receiver_already_there(device, where, port, board)
+        with tqdm(total=AVRDUDE_HASHES, desc=f"installing the receiver ({board.key}, {using})",
+                  disable=not progress, leave=False,
+                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
             hashes = [0]  # not bar.n: a disabled bar does not count
+
+            def report(fraction: float) -> None:  # both installers: writing is the first half, reading back the second
+                fraction = min(max(fraction, 0.0), 1.0)
+                bar.update(round(fraction * AVRDUDE_HASHES) - bar.n)
+                if on_progress is not None:
+                    on_progress(fraction)
 
             def hash_drawn() -> None:
                 hashes[0] += 1
-                bar.update(1)
-                if on_progress is not None:
-                    on_progress(min(hashes[0] / AVRDUDE_HASHES, 1.0))
+                report(hashes[0] / AVRDUDE_HASHES)
 
-            tried = set()
-            for programmer, part, baud in BOOTLOADERS[board.key]:
-                attempt = _run_avrdude(device, programmer, part, baud, elf.with_suffix(".hex"), hash_drawn)
-                tried.add((programmer, baud))
-                if attempt.returncode == 0:
-                    break
-                if attempt.signature and "expected signature" in attempt.output:
-                    raise _wrong_board(where, port, board, attempt.signature, baud)
-                if attempt.synced:
-                    raise InstallError(
-                        f"The board at {where} stopped answering during the upload (was it unplugged or reset?). "
-                        "Its bootloader is untouched: plug it back in and run install-firmware again.")
-                if not _port_exists(device) or re.search(r"can(no|')t open (port|device)", attempt.output):
-                    raise _unplugged(where)
+            if using == "avrdude":
+                protocol = _install_with_avrdude(device, where, port, board, hex_path, hash_drawn)
             else:
-                found = _which_board_is_it(device, tried)
-                if found:
-                    raise _wrong_board(where, port, board, found[0], found[2])
-                raise InstallError(
-                    f"No bootloader answered at {where} (tried the {board.name}'s: "
-                    + ", ".join(f"{p} at {b} baud" for p, _, b in BOOTLOADERS[board.key])
-                    + ", and the other boards'). Is it the right port (`bingo-kit ports`)? A board with no "
-                    "bootloader needs an ISP programmer; the Arduino IDE's 'Burn Bootloader' puts one on.")
+                protocol = _install_with_kit(device, where, port, board, image, report)
         try:
-            with connect(device, boot_wait=BOOT_QUIET_SECONDS) as connected:
+            with connect(device, boot_wait=_boot_wait(device, board)) as connected:
                 info = connected.info
         except KitError as error:
-            raise InstallError(f"avrdude installed the receiver at {where}, but it does not answer IDENTIFY: "
+            tool = "avrdude" if using == "avrdude" else "The kit"
+            raise InstallError(f"{tool} installed the receiver at {where}, but it does not answer IDENTIFY: "
                                f"{error}") from None
     finally:
         if simulator is not None:
             simulator.stop()
-    return InstallResult(port, board, f"{programmer} @ {baud} baud", firmware_size(elf)["flash"],
-                         time.monotonic() - started, info)
+    return InstallResult(port, board, protocol, len(image), time.monotonic() - started, info, using)

@@ -1,4 +1,5 @@
-"""A simulated Arduino Uno: the very same bingo_receiver sketch, built with avr-gcc and run in simavr.
+"""A simulated Arduino Uno: the very same bingo_receiver program a real board gets (the shipped .hex,
+bingo_kit.board.firmware.shipped_hex), run in simavr.
 
 `SimulatedBoard().start()` hands back a pty path in `.port`; pyserial opens it exactly as a real board's
 port. The runner (hardware/sim/bingo_sim.c) paces the simulated 16 MHz clock to the wall clock, keeps the
@@ -7,7 +8,8 @@ reports the simulated CPU cycle counter on request.
 
 `BlankSimulatedUno` is an Uno fresh out of the box instead: only the Optiboot bootloader in its flash, a real
 Uno's fuses, and a reset each time a program opens its port (as DTR resets a real one), so that avrdude and
-`install_firmware` talk to a real bootloader. Its flash is kept in a file too.
+`install_firmware` talk to a real bootloader. Its flash is kept in a file too. `BlankSimulatedMega` is the same
+for a Mega 2560 with its stk500v2 bootloader.
 
 Building (the sketch, the runner, the bootloader) lives in bingo_kit.board.firmware; builds are cached there.
 """
@@ -34,8 +36,10 @@ from bingo_kit.board.firmware import (
     build_firmware,
     build_once,
     firmware_size,
+    mega_bootloader,
     missing,
     old_nano_bootloader,
+    shipped_hex,
     source_hash,
     toolchain_versions,
 )
@@ -55,8 +59,10 @@ STOP_TIMEOUT = 3.0     # seconds for a clean (EEPROM-saving) exit before it is k
 __all__ = [
     "CPU_HZ",
     "EEPROM_WRITE_US",
+    "BlankSimulatedMega",
     "BlankSimulatedUno",
     "SimulatedBoard",
+    "SimulatedDtrPort",
     "build_firmware",
     "build_runner",
     "check_firmware_tools",
@@ -202,8 +208,8 @@ class SimulatedBoard:
         raise SimulatorUnavailableError(f"The simulated Uno did not start (runner output below).\n{log_text}")
 
     def _program(self) -> list[str]:
-        """The runner's arguments that say what the flash holds: here the sketch itself."""
-        return [str(build_firmware(self.board))]
+        """The runner's arguments that say what the flash holds: here the receiver, as the kit ships it."""
+        return [str(shipped_hex(self.board))]
 
     def stop(self) -> None:
         """Power off cleanly: the runner saves the EEPROM file, then exits. Safe to call twice."""
@@ -325,3 +331,80 @@ class BlankSimulatedUno(SimulatedBoard):
     def external_resets(self) -> int:
         """How many times a program opening the port has reset the board (from the runner's log)."""
         return self._log_path.read_text(errors="replace").count("external reset") if self._log_path.exists() else 0
+
+
+class BlankSimulatedMega(BlankSimulatedUno):
+    """A Mega 2560 fresh out of the box: its stk500v2 bootloader (Debian's stk500boot_v2_mega2560.hex, as Arduino
+    ships it) in the 8 KB boot section, a real Mega's fuses, and a reset whenever its port is opened."""
+
+    port_name = "sim-blank-mega"
+
+    def __init__(self, flash_path: Path | str | None = None, eeprom_path: Path | str | None = None, *,
+                 realistic_eeprom: bool = False):
+        super().__init__(flash_path, eeprom_path, realistic_eeprom=realistic_eeprom)
+        self.board = "mega"
+
+    def _program(self) -> list[str]:
+        self.flash_path.parent.mkdir(parents=True, exist_ok=True)
+        return ["--flash", str(self.flash_path), "--bootloader", str(mega_bootloader()),
+                "--fuses", board_fuses("mega.menu.cpu.atmega2560"), "--reset-on-open"]
+
+
+class SimulatedDtrPort:
+    """A Simulated blank Uno's port, as a bootloader conversation (bingo_kit.board.stk500) needs it.
+
+    A pty has no DTR line (pyserial's dtr ioctl fails on it), and the simulated board resets when its port is
+    opened, as DTR resets a real Uno. So here dropping DTR closes the port and raising it opens it again: the
+    same reset, through the same port attribute, as on a real board. Otherwise a pyserial port."""
+
+    def __init__(self, device: str, baudrate: int, timeout: float = 0.05):
+        self.device, self._baudrate, self._timeout = device, baudrate, timeout
+        self._serial = None
+        self._open()
+
+    def _open(self) -> None:
+        import serial
+
+        self._serial = serial.Serial(self.device, self._baudrate, timeout=self._timeout, write_timeout=1.0,
+                                     exclusive=True)
+
+    def _port(self):
+        if self._serial is None:
+            import serial
+
+            raise serial.SerialException("the port is closed while DTR is low")
+        return self._serial
+
+    @property
+    def dtr(self) -> bool:
+        return self._serial is not None
+
+    @dtr.setter
+    def dtr(self, high: bool) -> None:
+        if high and self._serial is None:
+            self._open()
+        elif not high and self._serial is not None:
+            self._serial.close()
+            self._serial = None
+
+    @property
+    def baudrate(self) -> int:
+        return self._baudrate
+
+    @baudrate.setter
+    def baudrate(self, value: int) -> None:
+        self._baudrate = value
+        if self._serial is not None:
+            self._serial.baudrate = value
+
+    def read(self, n: int = 1) -> bytes:
+        return self._port().read(n)
+
+    def write(self, data: bytes) -> int | None:
+        return self._port().write(data)
+
+    def reset_input_buffer(self) -> None:
+        self._port().reset_input_buffer()
+
+    def close(self) -> None:
+        self.dtr = False

@@ -172,9 +172,13 @@ COMMANDS.append(_add_predict)
 
 
 def _install_firmware(args) -> int:
-    from bingo_kit.board.install import install_firmware
+    from bingo_kit.board.install import ReceiverAlreadyThereError, install_firmware
 
-    result = install_firmware(args.port, args.board, progress=not args.quiet)
+    try:
+        result = install_firmware(args.port, args.board, progress=not args.quiet, using=args.using, force=args.force)
+    except ReceiverAlreadyThereError as there:  # nothing to do is no failure
+        print(there)
+        return 0
     print(result.summary())
     print(f"Next: bingo-kit flash model.bingo --port {args.port}")
     return 0
@@ -182,10 +186,14 @@ def _install_firmware(args) -> int:
 
 def _add_install_firmware(commands) -> None:
     parser = commands.add_parser("install-firmware",
-                                 help="build the receiver sketch and install it through the board's bootloader")
+                                 help="install the receiver (shipped prebuilt) through the board's bootloader")
     parser.add_argument("--port", default="auto",
                         help="serial port, 'auto' (first Arduino) or 'sim-blank' (a simulated Uno fresh from the box)")
     parser.add_argument("--board", default="uno", choices=["uno", "nano", "mega"], help="default: uno")
+    parser.add_argument("--with", dest="using", choices=["avrdude", "kit"], default=None,
+                        help="avrdude, or the kit's own installer (STK500v1/v2); default: avrdude if installed")
+    parser.add_argument("--force", action="store_true",
+                        help="install even if the board already runs the receiver (e.g. a newer kit's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_install_firmware)
 

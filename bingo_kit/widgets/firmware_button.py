@@ -1,14 +1,17 @@
 """Install button (lesson 0): put the receiver on a new Arduino, through its bootloader, without the Arduino IDE.
 
-It calls `bingo_kit.board.firmware.install_firmware`, the same as `bingo-kit install-firmware`: build the receiver,
-upload it with avrdude, check the board answers. Needed once per board; after that models travel as data.
+It calls `bingo_kit.board.install.install_firmware`, the same as `bingo-kit install-firmware`: the shipped receiver
+goes through the bootloader (avrdude where installed, else the kit's own STK500), is read back and compared,
+and the board must answer. The progress bar follows the write, then the read-back. A board that already runs the
+receiver is left alone, and the button offers to install it anyway. Needed once per board; after that models
+travel as data.
 """
 from __future__ import annotations
 
 import ipywidgets as widgets
 
 from bingo_kit.boards import BOARDS
-from bingo_kit.board.install import install_firmware
+from bingo_kit.board.install import ReceiverAlreadyThereError, install_firmware
 from bingo_kit.widgets.common import KitWidget, StatusLine, fill_port_dropdown, reporting
 
 SIMULATED_BLANK = "sim-blank"
@@ -24,6 +27,7 @@ class InstallFirmware(KitWidget):
     def __init__(self, *, port: str | None = None, board: str = "uno"):
         super().__init__()
         self.last_result = None
+        self.force = False  # the next click installs even over the receiver (offered once it was found there)
         self.port = widgets.Dropdown(description="port", layout=widgets.Layout(width="380px"))
         self.port.add_class("bingo-install-port")
         self.board = widgets.Dropdown(description="board", options=BOARD_CHOICES, value=board,
@@ -43,6 +47,8 @@ class InstallFirmware(KitWidget):
         self._claim(InstallFirmware)  # one live install button per notebook: a re-run cell replaces it
         self._on_click(self.refresh_button, lambda _: self.refresh())
         self._on_click(self.install_button, lambda _: self.install())
+        self.port.observe(lambda _: self._offer_force(False), names="value")
+        self.board.observe(lambda _: self._offer_force(False), names="value")
         self.refresh()
         if port is not None:
             self.port.value = port
@@ -54,20 +60,33 @@ class InstallFirmware(KitWidget):
         self.status.info(f"Found {real} board{'s' if real != 1 else ''} on USB. Pick the board's port and type, "
                          "then Install (once per board; about 10 seconds).")
 
+    def _offer_force(self, offer: bool) -> None:
+        self.force = offer
+        self.install_button.description = "Install anyway" if offer else "Install the receiver"
+
     @reporting(lambda self: self.status)
     def install(self) -> None:
         self.progress.value, self.progress.bar_style = 0.0, ""
         where = "the Simulated blank Uno" if self.port.value == SIMULATED_BLANK else self.port.value
-        self.status.info(f"Building the receiver and sending it to {where}…")
+        self.status.info(f"Sending the receiver to {where}, then reading it back…")
 
-        def on_progress(fraction: float) -> None:
+        def on_progress(fraction: float) -> None:  # the first half writes, the second reads back
             self.progress.value = fraction
 
         try:
-            result = install_firmware(self.port.value, self.board.value, progress=False, on_progress=on_progress)
+            result = install_firmware(self.port.value, self.board.value, progress=False, on_progress=on_progress,
+                                      force=self.force)
+        except ReceiverAlreadyThereError as there:
+            info = there.info
+            self._offer_force(True)
+            self.status.ok(f"The receiver is already on this {info.board_name} (firmware {info.firmware_version}): "
+                           "nothing to do, lesson 7 can send it a model. Click 'Install anyway' to put this kit's "
+                           "receiver on it again.")
+            return
         except Exception:
             self.progress.bar_style = "danger"
             raise
+        self._offer_force(False)
         self.last_result = result
         self.progress.value, self.progress.bar_style = 1.0, "success"
         self.status.ok(f"The receiver is on the {result.board.name} ({result.seconds:.0f} s). It answers and can "

@@ -1,12 +1,13 @@
 /*
  * bingo_sim: run the bingo_receiver sketch in simavr and expose its UART0 as a pty.
  *
- *   bingo_sim FIRMWARE.elf --mcu atmega328p [--freq 16000000] [--eeprom FILE] [--status FILE]
+ *   bingo_sim FIRMWARE.hex --mcu atmega328p [--freq 16000000] [--eeprom FILE] [--status FILE]
  *             [--eeprom-write-us 3400] [--parent PID]
  *   bingo_sim --flash FLASH.bin --bootloader BOOT.hex --fuses 0xFF,0xDE,0xFD --reset-on-open [--eeprom ...]
  *
+ * FIRMWARE is the shipped Intel HEX file (hardware/firmware/, what a real board gets), or an ELF from a build.
  * The second form is a board as it comes out of the box: its program flash is the file FLASH.bin (created
- * holding only the bootloader, erased elsewhere; saved shortly after the bootloader rewrites it, like the
+ * holding only the bootloader (Optiboot, ATmegaBOOT, or a Mega's stk500v2 one), erased elsewhere; saved shortly after the bootloader rewrites it, like the
  * EEPROM), the fuses put the reset vector at the boot section (BOOTRST, BOOTSZ), and every time a host opens
  * the pty the chip gets an external reset, as the DTR line resets a real Uno (the bootloader then waits ~1 s
  * for avrdude before starting the sketch).
@@ -31,7 +32,8 @@
  * polls every 500 us; and on a busy computer the board's clock runs on while that thread waits for a CPU).
  * Where simavr 1.6 differs from an ATmega328P in ways a stop-and-wait protocol feels, this runner puts the
  * chip's behaviour back (each spot says why): UART bytes take 10 bit times (8N1), not 11; a byte the sketch
- * sends reaches the pty when its stop bit ends; optionally, EEPROM writes take 3.4 ms.
+ * sends reaches the pty when its stop bit ends; a new watchdog period applies at once; optionally, EEPROM writes
+ * take 3.4 ms.
  * Pacing is tight (board time stays within ~20 us of the wall clock): a stop-and-wait host feels every
  * microsecond the board runs ahead of it, because its answer can only enter the board's "present".
  */
@@ -57,6 +59,7 @@
 #include "sim_cycle_timers.h"
 #include "avr_eeprom.h"
 #include "avr_uart.h"
+#include "avr_watchdog.h"
 
 static volatile sig_atomic_t stop_requested = 0;
 static volatile sig_atomic_t cycles_requested = 0;
@@ -192,15 +195,36 @@ static int load_flash(const char *bootloader) {
     return 0;
 }
 
-/* Fuses as on a real chip (ATmega328P datasheet 27.8): BOOTRST programmed (0) moves the reset vector to the
- * boot section, whose size BOOTSZ1:0 gives (11 = 256 words ... 00 = 2048 words). simavr 1.6 stores fuses but
- * does not act on them, so the runner does. */
+/* The sketch as an Intel HEX file, the very bytes a bootloader writes into a real board's flash (an ELF would
+ * add nothing the chip has: its .eeprom section is empty and the hex leaves it out). */
+static int load_hex(const char *path) {
+    ihex_chunk_p chunks = NULL;
+    int count = read_ihex_chunks(path, &chunks);
+    if (count <= 0) { fprintf(stderr, "bingo_sim: cannot read %s\n", path); return -1; }
+    uint32_t end = 0;
+    for (int i = 0; i < count; i++) {
+        if (chunks[i].baseaddr + chunks[i].size > avr->flashend + 1) {
+            fprintf(stderr, "bingo_sim: %s does not fit this chip's flash\n", path);
+            free_ihex_chunks(chunks);
+            return -1;
+        }
+        memcpy(avr->flash + chunks[i].baseaddr, chunks[i].data, chunks[i].size);
+        if (chunks[i].baseaddr + chunks[i].size > end) end = chunks[i].baseaddr + chunks[i].size;
+    }
+    free_ihex_chunks(chunks);
+    avr->codeend = end;  /* as simavr's ELF loader sets it: where the program ends */
+    return 0;
+}
+
+/* Fuses as on a real chip (ATmega328P datasheet 27.8, ATmega2560 28.8): BOOTRST programmed (0) moves the reset
+ * vector to the boot section, whose size BOOTSZ1:0 gives (11 = 256 words ... 00 = 2048 words on the 328P; twice
+ * that on the 2560). simavr 1.6 stores fuses but does not act on them, so the runner does. */
 static void apply_fuses(const char *fuses) {
     unsigned low = 0xFF, high = 0xFF, ext = 0xFF;
     if (sscanf(fuses, "%x,%x,%x", &low, &high, &ext) < 2) { fprintf(stderr, "bingo_sim: bad --fuses %s\n", fuses); return; }
     avr->fuse[0] = (uint8_t)low; avr->fuse[1] = (uint8_t)high; avr->fuse[2] = (uint8_t)ext;
     if (!(high & 0x01)) {
-        uint32_t boot_words = 256u << (3 - ((high >> 1) & 3));
+        uint32_t boot_words = (flash_size > 65536 ? 512u : 256u) << (3 - ((high >> 1) & 3));
         avr->reset_pc = flash_size - 2 * boot_words;
     }
     fprintf(stderr, "bingo_sim: fuses L=%02X H=%02X E=%02X, reset vector at 0x%04X\n", low, high, ext, avr->reset_pc);
@@ -349,6 +373,23 @@ static void eeprom_control_written(avr_t *a, avr_io_addr_t addr, uint8_t value, 
     }
 }
 
+/* Watchdog: simavr 1.6 applies a new prescaler only at the next WDR (its write handler compares the new WDP with
+ * itself), where the chip applies it at once. Optiboot gives up on a bad byte by setting 16 ms and waiting: in
+ * simavr that took its earlier 1 s. Chained after simavr's WDTCSR handler (which has already computed the new
+ * period), the pending watchdog timeout is brought forward to it. */
+static avr_watchdog_t *watchdog_io;
+
+static void watchdog_control_written(avr_t *a, avr_io_addr_t addr, uint8_t value, void *param) {
+    (void)addr; (void)value; (void)param;
+    if (!avr_regbit_get(a, watchdog_io->wde) && !avr_regbit_get(a, watchdog_io->watchdog.enable)) return;
+    for (avr_cycle_timer_slot_p slot = a->cycle_timers.timer; slot; slot = slot->next) {
+        if (slot->param == watchdog_io && slot->when > a->cycle + watchdog_io->cycle_count) {
+            avr_cycle_timer_register(a, watchdog_io->cycle_count, slot->timer, watchdog_io);
+            return;
+        }
+    }
+}
+
 /* Every reset (an external one below, or the watchdog's, which the bootloader uses to start the sketch)
  * clears simavr's cycle timers and the UART: set the runner's UART plumbing up again, as on a fresh chip.
  * Bytes on their way in either direction are lost, as a reset loses them on a real board. */
@@ -408,7 +449,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--reset-on-open")) reset_on_open = 1;
         else if (!strcmp(argv[i], "--parent") && i + 1 < argc) parent_pid = (pid_t)strtol(argv[++i], NULL, 10);
         else if (argv[i][0] != '-' && !firmware) firmware = argv[i];
-        else { fprintf(stderr, "usage: %s FIRMWARE.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open] [--parent PID]\n", argv[0]); return 2; }
+        else { fprintf(stderr, "usage: %s FIRMWARE.hex|.elf [--mcu M] [--freq HZ] [--eeprom FILE] [--status FILE] [--eeprom-write-us US] [--flash FILE --bootloader HEX --fuses L,H,E --reset-on-open] [--parent PID]\n", argv[0]); return 2; }
     }
     if (!parent_pid) parent_pid = getppid();
     stop_if_parent_gone();  /* before anything is built: a board nobody can reach never starts */
@@ -418,7 +459,12 @@ int main(int argc, char **argv) {
     avr = avr_make_mcu_by_name(mcu);
     if (!avr) { fprintf(stderr, "bingo_sim: simavr does not know MCU %s\n", mcu); return 1; }
     avr_init(avr);
-    if (firmware) {
+    size_t name_length = firmware ? strlen(firmware) : 0;
+    if (firmware && name_length > 4 && !strcmp(firmware + name_length - 4, ".hex")) {
+        avr->frequency = freq;
+        if (load_hex(firmware) != 0) return 1;
+        avr_reset(avr);  /* power-on, from address 0 (a board with no bootloader) */
+    } else if (firmware) {
         elf_firmware_t f;
         memset(&f, 0, sizeof f);
         if (elf_read_firmware(firmware, &f) != 0) { fprintf(stderr, "bingo_sim: cannot read %s\n", firmware); return 1; }
@@ -465,7 +511,9 @@ int main(int argc, char **argv) {
     for (avr_io_t *io = avr->io_port; io; io = io->next) {
         if (io->kind && !strcmp(io->kind, "uart") && ((avr_uart_t *)io)->name == '0') uart0 = (avr_uart_t *)io;
         if (io->kind && !strcmp(io->kind, "eeprom")) eeprom_io = (avr_eeprom_t *)io;
+        if (io->kind && !strcmp(io->kind, "watchdog")) watchdog_io = (avr_watchdog_t *)io;
     }
+    if (watchdog_io) avr_register_io_write(avr, watchdog_io->wdce.reg, watchdog_control_written, NULL);
     if (eeprom_write_us && eeprom_io) avr_register_io_write(avr, eeprom_io->r_eecr, eeprom_control_written, NULL);
     uart0_input = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
     avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), board_byte_out, NULL);
