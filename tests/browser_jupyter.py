@@ -188,12 +188,15 @@ PROMPTS_JS = f"""() => {{
         .map(c => String(c.model.executionCount) + (c.promptNode ? c.promptNode.textContent : ''));
 }}"""
 
+# Done: the kernel idle, no cell waiting ('*'), and every cell run -- or one raised, which makes JupyterLab drop
+# the cells after it (so a failure is reported at once, not after the whole timeout).
 ALL_DONE_JS = f"""() => {{
     const panel = {_NOTEBOOK};
     const kernel = panel.sessionContext.session.kernel;
     const cells = panel.content.widgets.filter(c => c.model.type === 'code');
-    return kernel.status === 'idle' && cells.every(c => c.model.executionCount !== null
-        && !(c.promptNode && c.promptNode.textContent.includes('*')));
+    const waiting = cells.some(c => c.promptNode && c.promptNode.textContent.includes('*'));
+    const raised = cells.some(c => c.model.outputs.toJSON().some(out => out.output_type === 'error'));
+    return kernel.status === 'idle' && !waiting && (raised || cells.every(c => c.model.executionCount !== null));
 }}"""
 
 ERRORS_JS = f"""() => {{
