@@ -19,7 +19,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 CLASSROOM ?= classroom
 
 .PHONY: help setup lessons classroom check-lessons build-lessons test test-fast system-packages sim-packages \
-        page page-packages benchmarks clean
+        page page-packages hub-proxy benchmarks clean
 
 help:
 	@echo "make lessons        start JupyterLab on the student workspace (NO_BROWSER=1 to not open a browser)"
@@ -89,7 +89,18 @@ page-packages: $(PAGE_DIR)/node_modules/.package-lock.json
 page: page-packages
 	node $(PAGE_DIR)/build.mjs
 
-test: setup system-packages page-packages
+
+# tests/test_hub.py runs a real JupyterHub, whose proxy (configurable-http-proxy) is a Node.js program: installed
+# here from the committed lockfile, never fetched while the tests run. Node.js 20+ and npm; Debian's when missing.
+HUB_PROXY_DIR := tests/hub
+$(HUB_PROXY_DIR)/node_modules/.installed: $(HUB_PROXY_DIR)/package.json $(HUB_PROXY_DIR)/package-lock.json
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="nodejs npm"
+	npm ci --prefix $(HUB_PROXY_DIR) --no-audit --no-fund
+	@touch $@
+
+hub-proxy: $(HUB_PROXY_DIR)/node_modules/.installed
+
+test: setup system-packages page-packages hub-proxy
 	$(PY) -m pytest $(PYTEST_ARGS) --nbval-lax --nbval-current-env --lesson-summary tests lessons bingo_kit/student_lessons
 
 # Unit tests only: no simulator, no browser, no notebooks.

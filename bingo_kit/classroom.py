@@ -329,8 +329,61 @@ def make_workspace(folder: Path, student_dir: Path = STUDENT_LESSONS) -> Workspa
         manifest[lesson.name] = new_digest
         report.copied.append(lesson.name)
     _write_jupyter_settings(folder)
+    _write_reset_notebook(folder)
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
     return report
+
+
+RESET_NOTEBOOK = "Reset a lesson.ipynb"  # in every workspace: "reset this lesson" without a terminal
+
+
+def _write_reset_notebook(folder: Path) -> None:
+    """The workspace's "Reset a lesson" notebook (written once; the student may run and save it)."""
+    path = folder / RESET_NOTEBOOK
+    if path.exists():
+        return
+    notebook = nbformat.v4.new_notebook(metadata=_clean_metadata())
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Start a lesson again\n\nRun the cell below (Shift+Enter), pick the lesson and press **Fresh copy**. "
+            "You get a new copy of that lesson next to yours; your own notebook is never changed or deleted."),
+        nbformat.v4.new_code_cell("from bingo_kit.widgets import ResetLesson\nResetLesson()")]
+    for number, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{number}"
+    write_notebook(notebook, path)
+
+
+def find_lesson(name: str, student_dir: Path = STUDENT_LESSONS) -> Path:
+    """The kit's student copy of a lesson named by its number ("7", "07"), its name ("07_flash_it") or its file."""
+    lessons = sorted(student_dir.glob("[0-9][0-9]_*.ipynb"))
+    wanted = str(name).strip().removesuffix(".ipynb")
+    for lesson in lessons:
+        if wanted in (lesson.stem, lesson.stem[:2]) or (wanted.isdigit() and int(wanted) == int(lesson.stem[:2])):
+            return lesson
+    raise KitError(f"There is no lesson {name!r}: give its number, one of {', '.join(p.stem[:2] for p in lessons)}.")
+
+
+def reset_lesson(folder: Path, lesson: str, student_dir: Path = STUDENT_LESSONS) -> Path:
+    """"Reset this lesson": a fresh copy of `lesson` in the workspace `folder`, and where it is. The student's own
+    notebook is never touched: the fresh copy goes beside it ("07_flash_it (fresh copy).ipynb", then "(fresh copy
+    2)" and so on when that name holds work too). A lesson still as the kit made it is fresh already."""
+    folder = Path(folder).expanduser().resolve()
+    kit_copy = find_lesson(lesson, student_dir)
+    if not folder.is_dir():
+        raise KitError(f"There is no lesson folder {folder}: make it first with  bingo-kit lessons {folder} --no-start")
+    target = folder / kit_copy.name
+    if not target.exists():
+        shutil.copyfile(kit_copy, target)
+        return target
+    candidates = [target] + [target.with_name(f"{kit_copy.stem} (fresh copy{f' {n}' if n > 1 else ''}){kit_copy.suffix}")
+                             for n in range(1, 1000)]
+    for candidate in candidates:
+        if not candidate.exists():
+            shutil.copyfile(kit_copy, candidate)
+            return candidate
+        if candidate.read_bytes() == kit_copy.read_bytes():
+            return candidate
+    raise KitError(f"{folder} holds 1000 copies of {kit_copy.name}: tidy the folder, then try again.")
 
 
 # JupyterLab's "would you like news?" pop-up and update checks mean nothing in a class (and often offline).

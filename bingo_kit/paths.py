@@ -3,6 +3,7 @@ compiled firmware)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -14,6 +15,17 @@ def cache_dir(*parts: str) -> Path:
     path = Path(root).joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def board_dir() -> Path:
+    """Where the Simulated Uno keeps its memory (EEPROM, and the blank Uno's flash): the cache, or on a
+    JupyterHub the cache's hub-users/<name>/ ($JUPYTERHUB_USER, which the hub sets for each student's server and
+    so for their kernels and terminals). A student's board is their own even when the hub runs every student
+    as one Unix user with one home or one $BINGO_KIT_CACHE; datasets and builds stay shared."""
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+    if not hub_user:
+        return cache_dir()
+    return cache_dir("hub-users", re.sub(r"[^\w.@+-]|^\.+$", "_", hub_user))  # a name, never a path
 
 
 def build_dir() -> Path:

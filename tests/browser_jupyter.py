@@ -31,6 +31,55 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def write_lab_settings(settings: Path) -> Path:
+    """JupyterLab user settings for a test: no "news" popup asking to fetch from the web, and every cell kept in
+    the DOM (JupyterLab otherwise virtualises off-screen cells, hiding widgets from the test's selectors)."""
+    overrides = {
+        ("apputils-extension", "notification"): {"fetchNews": "false"},
+        ("notebook-extension", "tracker"): {"windowingMode": "none"},
+    }
+    for (extension, plugin), values in overrides.items():
+        folder = settings / "@jupyterlab" / extension
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
+    return settings
+
+
+def stop_process_tree(process: subprocess.Popen, *, before_terminate=None, grace: float = 20.0) -> None:
+    """SIGTERM `process` and wait; then stop, by PID, every process it had started that is still there (psutil
+    checks each PID is still the same process, so a recycled PID is never hit). `before_terminate()` runs first,
+    e.g. to ask a server to shut its kernels down politely."""
+    descendants = []
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        pass
+    if before_terminate is not None:
+        try:
+            before_terminate()
+        except OSError:
+            pass  # the server is already gone; the PIDs below still get stopped
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    for child in descendants:
+        try:
+            if child.is_running():
+                child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(descendants, timeout=5)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
 class JupyterLab:
     """`with JupyterLab(root_dir, scratch) as lab: page.goto(lab.url("lab/tree/x.ipynb"))`."""
 
@@ -47,22 +96,8 @@ class JupyterLab:
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
 
-    def _write_settings(self) -> Path:
-        """User settings: no "news" popup asking to fetch from the web, and every cell kept in the DOM
-        (JupyterLab otherwise virtualises off-screen cells, hiding widgets from the test's selectors)."""
-        settings = self.scratch / "lab-settings"
-        overrides = {
-            ("apputils-extension", "notification"): {"fetchNews": "false"},
-            ("notebook-extension", "tracker"): {"windowingMode": "none"},
-        }
-        for (extension, plugin), values in overrides.items():
-            folder = settings / "@jupyterlab" / extension
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
-        return settings
-
     def start(self) -> "JupyterLab":
-        settings = self._write_settings()
+        settings = write_lab_settings(self.scratch / "lab-settings")
         command = [
             sys.executable, "-m", "jupyterlab", "--no-browser",
             "--ip=127.0.0.1", f"--port={self.port}", "--ServerApp.port_retries=0",
@@ -122,37 +157,12 @@ class JupyterLab:
             return
         server = self.process
         self.process = None
-        descendants = []
-        try:
-            descendants = psutil.Process(server.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
-        try:
+
+        def shut_kernels_down():
             for kernel in self._api("GET", "api/kernels") or []:
                 self._api("DELETE", f"api/kernels/{kernel['id']}")
-        except OSError:
-            pass  # the server is already gone; the PIDs below still get stopped
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
-        # anything the server or a kernel started and that outlived them (psutil checks the PID is
-        # still the same process, so a recycled PID is never hit)
-        for process in descendants:
-            try:
-                if process.is_running():
-                    process.terminate()
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(descendants, timeout=5)
-        for process in alive:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
+
+        stop_process_tree(server, before_terminate=shut_kernels_down)
 
     def __enter__(self) -> "JupyterLab":
         return self.start()
@@ -183,12 +193,15 @@ PROMPTS_JS = f"""() => {{
         .map(c => String(c.model.executionCount) + (c.promptNode ? c.promptNode.textContent : ''));
 }}"""
 
+# Done: the kernel idle, no cell waiting ('*'), and every cell run -- or one raised, which makes JupyterLab drop
+# the cells after it (so a failure is reported at once, not after the whole timeout).
 ALL_DONE_JS = f"""() => {{
     const panel = {_NOTEBOOK};
     const kernel = panel.sessionContext.session.kernel;
     const cells = panel.content.widgets.filter(c => c.model.type === 'code');
-    return kernel.status === 'idle' && cells.every(c => c.model.executionCount !== null
-        && !(c.promptNode && c.promptNode.textContent.includes('*')));
+    const waiting = cells.some(c => c.promptNode && c.promptNode.textContent.includes('*'));
+    const raised = cells.some(c => c.model.outputs.toJSON().some(out => out.output_type === 'error'));
+    return kernel.status === 'idle' && !waiting && (raised || cells.every(c => c.model.executionCount !== null));
 }}"""
 
 ERRORS_JS = f"""() => {{
@@ -206,6 +219,13 @@ ERRORS_JS = f"""() => {{
 
 def run_all_cells(page, *, ready_timeout_ms=120_000, start_timeout_ms=20_000, finish_timeout_ms=600_000):
     """Wait until the kernel is idle and connected, Run All, retry once if no prompt moves, wait for the end."""
+    start_run_all(page, ready_timeout_ms=ready_timeout_ms, start_timeout_ms=start_timeout_ms)
+    wait_for_run_all(page, finish_timeout_ms=finish_timeout_ms)
+
+
+def start_run_all(page, *, ready_timeout_ms=120_000, start_timeout_ms=20_000):
+    """Wait until the kernel is idle and connected, Run All, and return once a cell runs (retried once if none
+    does). Several pages can run at once: start each, then wait_for_run_all on each."""
     page.wait_for_function(KERNEL_READY_JS, timeout=ready_timeout_ms)
     for attempt in (1, 2):
         before = page.evaluate(PROMPTS_JS)
@@ -218,6 +238,10 @@ def run_all_cells(page, *, ready_timeout_ms=120_000, start_timeout_ms=20_000, fi
             if attempt == 2:
                 raise AssertionError("Run All did not start executing any cell, twice.") from None
             page.wait_for_function(KERNEL_READY_JS, timeout=ready_timeout_ms)
+
+
+def wait_for_run_all(page, *, finish_timeout_ms=600_000):
+    """Wait until every code cell of the page's notebook has run; fail if any raised."""
     page.wait_for_function(ALL_DONE_JS, timeout=finish_timeout_ms, polling=500)
     errors = page.evaluate(ERRORS_JS)
     if errors:

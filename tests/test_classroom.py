@@ -93,7 +93,7 @@ def workspace(tmp_path):
 
 def test_workspace_holds_clean_student_lessons(workspace):
     folder, report = workspace
-    notebooks = sorted(folder.glob("*.ipynb"))
+    notebooks = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     assert len(notebooks) >= 8 and len(report.copied) == len(notebooks)
     assert not any("solution" in p.name for p in folder.rglob("*"))
     for path in notebooks:
@@ -201,3 +201,77 @@ def test_lesson_3_shows_the_answer_to_exercise_1_only_after_the_student_checks_i
     showing = [cell.source for cell in teacher.cells if cell.cell_type == "code"
                and "0.417" in json.dumps(cell.get("outputs", []))]
     assert len(showing) == 1 and "check_significance(" in showing[0], showing
+
+
+def test_reset_puts_a_fresh_copy_beside_the_students_work_and_never_overwrites(tmp_path):
+    folder = tmp_path / "lessons"
+    make_workspace(folder)
+    kit_copy = (classroom.STUDENT_LESSONS / "07_flash_it.ipynb").read_bytes()
+    mine = folder / "07_flash_it.ipynb"
+    assert classroom.reset_lesson(folder, "7") == mine  # untouched: already fresh, nothing new
+    mine.write_text(mine.read_text().replace("Flash it", "Flash it, my notes"))
+    work = mine.read_bytes()
+
+    fresh = classroom.reset_lesson(folder, "07")
+    assert fresh.name == "07_flash_it (fresh copy).ipynb" and fresh.read_bytes() == kit_copy
+    assert mine.read_bytes() == work
+    assert classroom.reset_lesson(folder, "07_flash_it") == fresh  # still fresh: no third file
+    fresh.write_text("worked in the fresh copy too")
+    second = classroom.reset_lesson(folder, "07_flash_it.ipynb")
+    assert second.name == "07_flash_it (fresh copy 2).ipynb" and second.read_bytes() == kit_copy
+    assert fresh.read_text() == "worked in the fresh copy too" and mine.read_bytes() == work
+    mine.unlink()  # deleted (or renamed) by the student: the fresh copy takes the lesson's own name again
+    assert classroom.reset_lesson(folder, "7") == mine and mine.read_bytes() == kit_copy
+
+
+def test_reset_says_what_to_do_with_a_wrong_lesson_or_folder(tmp_path):
+    make_workspace(tmp_path / "lessons")
+    with pytest.raises(classroom.KitError, match="give its number, one of 00, 01"):
+        classroom.reset_lesson(tmp_path / "lessons", "42")
+    with pytest.raises(classroom.KitError, match="bingo-kit lessons .* --no-start"):
+        classroom.reset_lesson(tmp_path / "elsewhere", "07")
+
+
+def test_cli_resets_a_lesson(tmp_path):
+    folder = tmp_path / "my class"
+    make_workspace(folder)
+    (folder / "03_lottery_tickets_and_bingo.ipynb").write_text("{}")
+    done = subprocess.run([sys.executable, "-m", "bingo_kit.cli", "lessons", str(folder), "--reset", "03"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    fresh = folder / "03_lottery_tickets_and_bingo (fresh copy).ipynb"
+    assert f"A fresh copy of lesson 03: {fresh}" in done.stdout
+    assert "your own 03_lottery_tickets_and_bingo.ipynb is kept as it was" in done.stdout
+    assert fresh.exists() and (folder / "03_lottery_tickets_and_bingo.ipynb").read_text() == "{}"
+    wrong = subprocess.run([sys.executable, "-m", "bingo_kit.cli", "lessons", str(folder), "--reset", "99"],
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode != 0 and "There is no lesson '99'" in wrong.stderr + wrong.stdout
+    assert "Traceback" not in wrong.stderr
+
+
+def test_the_workspaces_reset_notebook_gives_a_fresh_copy_from_jupyterlab(tmp_path, monkeypatch):
+    """'Reset a lesson.ipynb' as a student runs it (in the lesson folder): pick a lesson, press Fresh copy."""
+    folder = tmp_path / "lessons"
+    make_workspace(folder)
+    mine = folder / "05_the_race.ipynb"
+    mine.write_text(mine.read_text().replace("The race", "The race (my notes)"))
+    work = mine.read_bytes()
+    code = read_notebook(folder / classroom.RESET_NOTEBOOK).cells[-1].source
+    monkeypatch.chdir(folder)
+    namespace = {}
+    exec(code.rsplit("\n", 1)[0], namespace)
+    widget = eval(code.rsplit("\n", 1)[1], namespace)  # the cell's last line: the widget it shows
+
+    assert "05 · The race 🏁" in [label for label, _ in widget.lesson.options]
+    widget.lesson.value = "05_the_race"
+    widget.button.click()
+    fresh = folder / "05_the_race (fresh copy).ipynb"
+    assert widget.last_copy == fresh and fresh.read_bytes() == (classroom.STUDENT_LESSONS / mine.name).read_bytes()
+    assert mine.read_bytes() == work
+    assert widget.status.kind == "ok" and "05_the_race (fresh copy).ipynb" in widget.status.text
+    (folder / "08_challenge.ipynb").unlink()
+    widget.lesson.value = "08_challenge"
+    widget.button.click()
+    assert (folder / "08_challenge.ipynb").exists() and "08_challenge.ipynb is fresh" in widget.status.text
+    make_workspace(folder)  # the next login keeps the notebook as the student left it
+    assert read_notebook(folder / classroom.RESET_NOTEBOOK).cells[-1].source == code

@@ -43,7 +43,7 @@ from bingo_kit.board.firmware import (
     source_hash,
     toolchain_versions,
 )
-from bingo_kit.paths import build_dir, cache_dir
+from bingo_kit.paths import board_dir, build_dir
 
 RUNNER_SOURCE = HARDWARE_DIR / "sim" / "bingo_sim.c"
 # SIMAVR_INCLUDE elsewhere: simavr installed by hand (or, in a test, hidden from the kit)
@@ -131,8 +131,9 @@ def build_runner() -> Path:
 
 
 def default_sim_eeprom() -> Path:
-    """The EEPROM file shared by `--port sim` CLI calls, so `flash` then `predict` work as on a real board."""
-    return cache_dir() / "sim-eeprom.bin"
+    """The EEPROM file shared by `--port sim` CLI calls, so `flash` then `predict` work as on a real board
+    (one per JupyterHub user: see paths.board_dir)."""
+    return board_dir() / "sim-eeprom.bin"
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -311,7 +312,7 @@ class BlankSimulatedUno(SimulatedBoard):
     @classmethod
     def default(cls) -> BlankSimulatedUno:
         """The one `--port sim-blank` means: its flash and EEPROM in the user cache."""
-        return cls(cache_dir() / "sim-blank-flash.bin", cache_dir() / "sim-blank-eeprom.bin")
+        return cls(board_dir() / "sim-blank-flash.bin", board_dir() / "sim-blank-eeprom.bin")
 
     def _program(self) -> list[str]:
         self.flash_path.parent.mkdir(parents=True, exist_ok=True)
