@@ -378,10 +378,11 @@ def leaderboard_html(board: Leaderboard, title: str = "Class results: the best c
     best = max((e.accuracy for e in board.ranked), default=1.0) or 1.0
     rows = []
     for e in board.ranked:
-        medal = {1: "🥇", 2: "🥈", 3: "🥉"}.get(e.place, f"{e.place}.")
+        # a coloured disc, not a medal emoji: a classroom laptop may have no emoji font
+        medal = {1: "gold", 2: "silver", 3: "bronze"}.get(e.place, "")
         width = max(2.0, 100 * e.accuracy / best)
         rows.append(
-            f"<tr><td class=place>{medal}</td><td class=name>{html.escape(e.name)}</td>"
+            f"<tr><td class=place><span class='disc {medal}'>{e.place}</span></td><td class=name>{html.escape(e.name)}</td>"
             f"<td class=acc><div class=bar style='width:{width:.0f}%'></div><span>{100 * e.accuracy:.1f} %</span></td>"
             f"<td class=num>{e.bytes}</td><td class=settings>{html.escape(_settings_text(e))}</td></tr>")
     flagged = "".join(f"<li><b>{html.escape(e.name or e.file)}</b> <span class=file>({html.escape(e.file)})</span>: "
@@ -397,7 +398,10 @@ def leaderboard_html(board: Leaderboard, title: str = "Class results: the best c
  table {{ border-collapse: collapse; width: 100%; font-size: 1.6rem; }}
  th {{ text-align: left; font-size: 1.1rem; color: #555; border-bottom: 2px solid #999; padding: .3rem .6rem; }}
  td {{ padding: .45rem .6rem; border-bottom: 1px solid #ddd; }}
- td.place {{ width: 3.5rem; font-size: 1.8rem; }}
+ td.place {{ width: 3.5rem; }}
+ .disc {{ display: inline-block; width: 2.4rem; height: 2.4rem; line-height: 2.4rem; border-radius: 50%;
+          text-align: center; font-weight: bold; background: #eee; }}
+ .disc.gold {{ background: #f2c230; }} .disc.silver {{ background: #c9ccd1; }} .disc.bronze {{ background: #d49a6a; }}
  td.name {{ font-weight: bold; }}
  td.acc {{ position: relative; width: 35%; }}
  td.acc .bar {{ position: absolute; left: 0; top: 20%; height: 60%; background: #8fd18f; z-index: 0; }}
