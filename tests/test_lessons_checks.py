@@ -378,6 +378,24 @@ def test_concept_pictures_draw(headless_plots):
     assert len(headless_plots) == 3
 
 
+def test_show_clothes_draws_every_kind_as_the_board_sees_it(clothes, headless_plots):
+    lessons.show_clothes(clothes, per_class=2)
+    (figure,) = headless_plots
+    images = [ax.images[0].get_array() for ax in figure.axes if ax.images]
+    assert len(images) == 20 and all(image.shape == (8, 8) for image in images)
+    assert [ax.get_title() for ax in figure.axes[:10]][:2] == ["T-shirt/\ntop", "Trouser"]
+
+
+def test_the_results_table_plot_marks_pruned_entries(headless_plots):
+    table = ResultsTable()
+    table.add(ChallengeEntry("no pruning", 12, "magnitude", 0.0, 997, 0.80))
+    table.add(ChallengeEntry("pruned", 24, "magnitude", 0.65, 1016, 0.82))
+    table.plot()
+    (figure,) = headless_plots
+    faces = [tuple(c.get_facecolors()[0]) for c in figure.axes[0].collections]
+    assert faces[0] == (1.0, 1.0, 1.0, 1.0) and faces[1] != faces[0]  # hollow: not pruned; filled: pruned
+
+
 def test_a_check_given_the_wrong_kind_of_thing_hints_instead_of_crashing():
     from bingo_kit.lessons import check_pruned_fraction, check_verdict
 
