@@ -337,6 +337,8 @@ def _check_entry(record: dict, root) -> object:
     missing = [key for key, kind in required.items() if not isinstance(record.get(key), kind)]
     if missing:
         raise _Flag(f"unreadable: the entry has no {', '.join(missing)}")
+    if not record["name"].strip():
+        raise _Flag("the entry has no name: save it again with your name in challenge_entry(\"...\")")
     try:
         blob = _blob(record)
     except (binascii.Error, ValueError):

@@ -105,6 +105,7 @@ def class_folder(entries, clothes, tmp_path_factory):
     save(folder, "oz.challenge.json", rehash(hidden_claim))                # 9. a claim on the hidden split
 
     save(folder, "notes.json", {"todo": "finish lesson 8"})                # 10. not an entry at all
+    save(folder, "nameless.challenge.json", rehash(dict(ada, name=" ")))   # 12. no name to rank
     nested = folder / "resubmitted"
     nested.mkdir()
     shutil.copy(paths["Fay"], nested / "Fay.challenge.json")              # 11. the same file handed in twice
@@ -138,6 +139,7 @@ def test_honest_entries_are_ranked_by_the_hidden_split_not_by_their_claims(class
     ("ned.challenge.json", "cut short"),
     ("oz.challenge.json", "on the 'hidden' split"),
     ("notes.json", "not a challenge entry"),
+    ("nameless.challenge.json", "has no name"),
     ("resubmitted/Fay.challenge.json", "byte for byte the one in Fay.challenge.json"),
     ("Fay.challenge.json", "byte for byte the one in resubmitted/Fay.challenge.json"),
 ])
