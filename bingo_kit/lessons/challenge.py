@@ -221,12 +221,13 @@ def _challenge_method(method) -> str:
 def show_clothes(data, per_class: int = 2) -> None:
     """A few training pictures of each kind of clothes, 8×8 as the network and the board see them."""
     labels = np.asarray(data.y_train)
-    fig, axes = plt.subplots(per_class, data.n_classes, figsize=(9, 1.2 * per_class + 0.6))
+    fig, axes = plt.subplots(per_class, data.n_classes, figsize=(9, 1.2 * per_class + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
     for kind in range(data.n_classes):
         for row, index in enumerate(np.flatnonzero(labels == kind)[:per_class]):
             ax = axes[row, kind]
             ax.imshow(np.asarray(data.x_train[index]).reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
-            ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
                 ax.set_title(data.class_names[kind].replace("/", "/\n").replace(" ", "\n"), fontsize=11)
     fig.suptitle("8 × 8 pictures of clothes: what the network (and the Uno) reads", fontsize=12)
