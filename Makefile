@@ -90,6 +90,7 @@ benchmarks: setup system-packages
 	$(PY) benchmarks/flash.py
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/digit_pad.py
+	$(PY) benchmarks/challenge.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache   # builds live in the user cache (bingo_kit.paths); classroom/ is the students' work
