@@ -55,6 +55,12 @@ class ChallengeEntry:
     def fits(self) -> bool:
         return self.size <= challenge_budget()
 
+    def __repr__(self) -> str:  # what a lesson cell shows: the entry in one sentence
+        how = f"{self.method}, {self.fraction:.0%} pruned" if self.pruned else "not pruned"
+        fit = "fits an Uno" if self.fits else f"{self.size - challenge_budget()} bytes too many for an Uno"
+        return (f"{self.name}: {self.hidden} hidden, {how} → {self.size} bytes ({fit}), "
+                f"{self.accuracy:.1%} of the test pictures right")
+
     @property
     def pruned(self) -> bool:
         return self.fraction > 0
