@@ -10,9 +10,10 @@ PY     := $(VENV)/bin/python
 # Debian packages. The Simulated Uno needs simavr (run the shipped receiver), the AVR toolchain + Arduino core
 # (the Simulated blank Uno's bootloader; refreshing the shipped .hex) and avrdude (one of the two installers the
 # tests compare); the lessons install these.
-# The tests also need Fashion-MNIST (offline data) and Chromium (real-browser tests).
+# Lesson 8 reads Fashion-MNIST (offline data); the tests also need Chromium (real-browser tests).
 SIM_PACKAGES    := gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimavrparts1 avrdude
-SYSTEM_PACKAGES := $(SIM_PACKAGES) dataset-fashion-mnist chromium
+LESSON_PACKAGES := $(SIM_PACKAGES) dataset-fashion-mnist
+SYSTEM_PACKAGES := $(LESSON_PACKAGES) chromium
 # Two workers; each notebook stays on one worker (nbval needs its cells in order).
 PYTEST_ARGS ?= -n 2 --dist loadfile
 # The student workspace: copies of the student lessons; a notebook a student changed is never overwritten.
@@ -60,8 +61,8 @@ build-lessons: setup sim-packages
 # The lessons install what the Simulated Uno needs, or say exactly what to run; without it every lesson but
 # flashing the Simulated Uno still works, so this never stops `make lessons`.
 sim-packages:
-	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(SIM_PACKAGES)" \
-	  || echo "Without these the Simulated Uno is off; every other part of the lessons works."
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(LESSON_PACKAGES)" \
+	  || echo "Without these the Simulated Uno and lesson 8's pictures are missing; every other part of the lessons works."
 
 system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
@@ -115,6 +116,7 @@ benchmarks: setup system-packages
 	$(PY) benchmarks/install.py --board mega
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/digit_pad.py
+	$(PY) benchmarks/challenge.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache   # builds live in the user cache (bingo_kit.paths); classroom/ is the students' work

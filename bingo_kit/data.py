@@ -171,6 +171,40 @@ def _load_torchvision(key: str, root, downsample: bool, seed: int, train_limit, 
     )
 
 
+def load_images(name: str, *, root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor,
+                                                                             torch.Tensor, torch.Tensor, list[str]]:
+    """A 28×28 dataset's own uint8 images and labels, read offline like :func:`load_dataset`:
+    (train images, train labels, test images, test labels, class names)."""
+    import torchvision.datasets as tvd
+
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in _TORCHVISION_CLASS:
+        raise KitError(f"load_images reads the 28×28 datasets ({', '.join(_TORCHVISION_CLASS)}); got {name!r}.")
+    cls = getattr(tvd, _TORCHVISION_CLASS[key])
+    tv_root = str(_prepare_root(key, root))
+    train, test = cls(tv_root, train=True, download=False), cls(tv_root, train=False, download=False)
+    return train.data, train.targets.to(torch.int64), test.data, test.targets.to(torch.int64), list(train.classes)
+
+
+def pool_to_8x8(images: torch.Tensor) -> torch.Tensor:
+    """uint8 28×28 images -> uint8 8×8, each pixel the rounded mean of the same 4×4 window adaptive average
+    pooling uses, counted in whole numbers: the same bytes on every machine (a float mean can round a
+    half differently on another processor, and a board's input is a byte)."""
+    if images.dtype != torch.uint8 or tuple(images.shape[-2:]) != (28, 28):
+        raise KitError("pool_to_8x8 takes uint8 images of 28×28 pixels.")
+    window = torch.zeros(8, 28)
+    for i in range(8):
+        start = (i * 28) // 8  # adaptive pooling's windows: 4 pixels wide, some overlapping
+        window[i, start:start + 4] = 1.0
+    pooled = []
+    for chunk in images.split(10_000):  # 10 000 float images at a time: 31 MB, not 188
+        # window · image · windowᵀ adds up each 4×4 window; every partial sum is a whole number below 2²⁴,
+        # which float32 holds exactly, so the order of the additions cannot change the result
+        sums = window @ chunk.to(torch.float32) @ window.T
+        pooled.append(torch.div(sums + 8, 16, rounding_mode="floor").to(torch.uint8))  # mean of 16, half up
+    return torch.cat(pooled) if pooled else torch.zeros(0, 8, 8, dtype=torch.uint8)
+
+
 def _images_to_features(images: torch.Tensor, downsample: bool) -> torch.Tensor:
     x = images.to(torch.float32).div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
     if downsample:

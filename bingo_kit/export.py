@@ -311,6 +311,19 @@ def read_model_file(path) -> ModelFile:
     return ModelFile(blob, checked=True)
 
 
+def report_for_blob(blob: bytes, board: str | Board = "uno", *, capacity: int | None = None) -> ExportReport:
+    """The export report of a blob made earlier (a saved challenge entry): decoded and sized, nothing re-quantised,
+    so what is sent is exactly these bytes."""
+    board = get_board(board)
+    blob = bytes(blob)
+    q = decode_blob(blob)
+    sizes = model_sizes(q)
+    capacity = board.model_capacity if capacity is None else int(capacity)
+    return ExportReport(blob=blob, size=len(blob), board=board, capacity=capacity, fits=len(blob) <= capacity,
+                        float_bytes=sizes.float_bytes, int8_dense_bytes=sizes.int8_dense_bytes,
+                        encodings=sizes.encodings, quantized=q)
+
+
 def export_model(model, data=None, board: str | Board = "uno", *, calibration_x=None,
                  capacity: int | None = None) -> ExportReport:
     """Quantise, encode and size a model for `board` before anything is sent.

@@ -5,6 +5,7 @@
                    firmware is tested against the spec, not against the host code.
 `digits`, `trained_mlp`, `pruned_q`, `pruned_blob`, `digit_bytes`: one trained 64-16-10 digits model per
                    worker, its int8 version pruned to fit an Uno, its blob, and the test split as u8 inputs.
+`clothes`          lesson 8's challenge data (8×8 Fashion-MNIST: train, validation, test; never the hidden split).
 When the AVR toolchain or simavr is missing the firmware fixtures skip with the install command (under
 CI=true the root conftest turns any skip into a failure).
 """
@@ -44,6 +45,13 @@ def digits():
     from bingo_kit.data import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def clothes():
+    from bingo_kit.leaderboard import challenge_data
+
+    return challenge_data()
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """The lesson exercise checks: right answers get a ✅, wrong ones a hint that points the right way."""
+import numpy as np
 import pytest
 import torch
 
 from bingo_kit import lessons
 from bingo_kit.lessons import lottery_tickets
+from bingo_kit.lessons.challenge import seed_for
 from bingo_kit.pruning import pruned_accuracy
 from bingo_kit.lessons import (ChallengeEntry, Feedback, ResultsTable, check_capacity, check_challenge,
                                check_float_bytes, check_index_list_bytes, check_inference_time,
@@ -193,24 +195,36 @@ def test_pruned_accuracy_prunes_a_copy(digits):
 
 def test_challenge_entry_measures_what_the_board_would_store(digits):
     from bingo_kit.errors import KitError
-    from bingo_kit.export import export_model
-    from bingo_kit.pruning import kept_weights
+    from bingo_kit.export import decode_blob, inputs_to_bytes
 
-    entry, model = lessons.challenge_entry("t", digits, hidden=8, method="magnitude", fraction=0.5, epochs=2,
-                                           practice_epochs=1)
-    kept, total = kept_weights(model)
-    assert total == 64 * 8 + 8 * 10 and kept == total - round(0.5 * total)  # practice kept the pruned zeros
-    assert entry.size == export_model(model, digits).size and entry.fits
-    assert 0.0 < entry.accuracy <= 1.0
+    entry = lessons.challenge_entry("t", digits, hidden=8, method="magnitude", fraction=0.5, epochs=2,
+                                    practice_epochs=1)
+    board_model = decode_blob(entry.blob)      # the bytes the board (and the leaderboard) will read
+    total = 64 * 8 + 8 * 10
+    kept = sum(int(np.count_nonzero(w)) for w in board_model.weights)
+    assert kept <= total - round(0.5 * total)  # practice kept the pruned zeros (int8 may round a few more to 0)
+    assert entry.size == len(entry.blob) and entry.fits and board_model.sizes == (64, 8, 10)
+    right = int(np.sum(board_model.predict(inputs_to_bytes(digits.x_test)) == digits.y_test.numpy()))
+    assert (entry.correct, entry.total) == (right, len(digits.y_test)) and entry.accuracy == right / entry.total
+    assert entry.settings == {"hidden": 8, "method": "magnitude", "fraction": 0.5, "epochs": 2,
+                              "practice_epochs": 1, "seed": seed_for("t")}
     with pytest.raises(KitError, match="method should be one of"):
         lessons.challenge_entry("t", digits, hidden=8, method="biggest")
-    with pytest.raises(KitError, match="hidden should be a whole number from 1 to 255"):
-        lessons.challenge_entry("t", digits, hidden=300)
+    with pytest.raises(KitError, match="hidden should be a whole number from 1 to 64"):  # the Uno's widest layer
+        lessons.challenge_entry("t", digits, hidden=80)
+
+
+def test_an_entry_that_is_not_pruned_trains_all_its_epochs_whole(digits):
+    from bingo_kit.export import decode_blob
+
+    entry = lessons.challenge_entry("t", digits, hidden=6, fraction=0, epochs=1, practice_epochs=1)
+    assert entry.settings["method"] == "none" and not entry.pruned
+    assert all(np.count_nonzero(w) > 0.9 * w.size for w in decode_blob(entry.blob).weights)
 
 
 @pytest.mark.parametrize("arguments, message", [
-    ({"hidden": "big"}, "hidden should be a number like 16; you wrote 'big'"),
-    ({"hidden": 16.7}, "hidden should be a whole number like 16, not 16.7"),
+    ({"hidden": "big"}, "hidden should be a number like 24; you wrote 'big'"),
+    ({"hidden": 16.7}, "hidden should be a whole number like 24, not 16.7"),
     ({"hidden": 16, "fraction": 80}, "Did you mean 0.8"),
     ({"hidden": 16, "fraction": -0.1}, "fraction should be a share between 0 and 1"),
     ({"hidden": 16, "method": "biggest"}, "method should be one of 'magnitude'"),
@@ -223,15 +237,14 @@ def test_challenge_entry_refuses_bad_arguments_before_any_training(digits, monke
     def no_training(*args, **kwargs):
         raise AssertionError("training started before the arguments were checked")
 
-    monkeypatch.setattr(challenge, "train", no_training)
-    monkeypatch.setattr(challenge, "make_mlp", no_training)
+    monkeypatch.setattr(challenge, "trained_network", no_training)
     with pytest.raises(KitError, match=message):
         lessons.challenge_entry("t", digits, **arguments)
 
 
 def test_challenge_accepts_method_names_as_people_write_them(digits):
-    entry, _ = lessons.challenge_entry("t", digits, hidden=4, method=" BINGO ", fraction=0.5, epochs=1,
-                                       practice_epochs=0)
+    entry = lessons.challenge_entry("t", digits, hidden=4, method=" BINGO ", fraction=0.5, epochs=1,
+                                    practice_epochs=0)
     assert entry.method == "bingo"
 
 
@@ -365,6 +378,24 @@ def test_concept_pictures_draw(headless_plots):
     lessons.show_sparse_formats()
     lessons.show_flash_pipeline()
     assert len(headless_plots) == 3
+
+
+def test_show_clothes_draws_every_kind_as_the_board_sees_it(clothes, headless_plots):
+    lessons.show_clothes(clothes, per_class=2)
+    (figure,) = headless_plots
+    images = [ax.images[0].get_array() for ax in figure.axes if ax.images]
+    assert len(images) == 20 and all(image.shape == (8, 8) for image in images)
+    assert [ax.get_title() for ax in figure.axes[:10]][:2] == ["T-shirt/\ntop", "Trouser"]
+
+
+def test_the_results_table_plot_marks_pruned_entries(headless_plots):
+    table = ResultsTable()
+    table.add(ChallengeEntry("no pruning", 12, "magnitude", 0.0, 997, 0.80))
+    table.add(ChallengeEntry("pruned", 24, "magnitude", 0.65, 1016, 0.82))
+    table.plot()
+    (figure,) = headless_plots
+    faces = [tuple(c.get_facecolors()[0]) for c in figure.axes[0].collections]
+    assert faces[0] == (1.0, 1.0, 1.0, 1.0) and faces[1] != faces[0]  # hollow: not pruned; filled: pruned
 
 
 def test_a_check_given_the_wrong_kind_of_thing_hints_instead_of_crashing():

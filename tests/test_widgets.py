@@ -540,6 +540,43 @@ def test_rerunning_the_flash_cell_releases_the_board(model, digits, private_sim_
 
 
 @pytest.mark.firmware
+def test_lesson_8s_button_flashes_the_entry_made_last_not_the_one_it_was_built_with(digits, private_sim_eeprom):
+    """Run All makes a too-big entry and the button; the student fixes the entry and presses Flash without
+    running the button's cell again: the board must get the fixed entry's own blob."""
+    from bingo_kit.board.protocol import crc16
+    from bingo_kit.lessons import challenge_entry, newest_entry
+
+    too_big = challenge_entry("Ada", digits, hidden=32, method="magnitude", fraction=0.3, epochs=1, practice_epochs=0)
+    assert not too_big.fits
+    flash = FlashButton(newest_entry, digits, port="sim", test_digits=20)
+    try:
+        flash.flash_button.click()
+        assert flash.status.kind == "error" and f"{too_big.size} bytes" in flash.status.text
+        assert "slider" not in flash.status.text and "fewer hidden neurons" in flash.status.text  # lesson 8's words
+        fixed = challenge_entry("Ada", digits, hidden=12, method="magnitude", fraction=0.5, epochs=1,
+                                practice_epochs=0)
+        flash.flash_button.click()
+        assert flash.status.kind == "ok", flash.status.text
+        assert flash.last_report.blob == fixed.blob
+        assert (flash.last_upload.bytes, flash.last_upload.crc) == (fixed.size, crc16(fixed.blob))
+        flash.test_button.click()   # the board answers with the fixed entry, bit for bit like the laptop
+        assert flash.status.kind == "ok" and flash.last_test["agree"] == 20
+    finally:
+        flash.close()
+
+
+def test_a_plain_models_too_big_message_names_no_widget_the_lesson_lacks(model, digits):
+    with FakeBoard(capacity=1020) as fake:
+        flash = _flash_button_on(fake.port, "ttyACM0 — Arduino Uno", model, digits)
+        try:
+            flash.flash_button.click()  # dense: 1309 bytes
+            assert flash.status.kind == "error" and "slider" not in flash.status.text
+            assert "Prune more weights, then flash again." in flash.status.text
+        finally:
+            flash.close()
+
+
+@pytest.mark.firmware
 @pytest.mark.parametrize("installer", ["avrdude", "kit"])
 def test_install_button_puts_the_receiver_on_a_blank_board(installer, monkeypatch):
     """Lesson 0's button, on the Simulated blank Uno (only Optiboot in its flash): install, then it answers; the

@@ -8,7 +8,7 @@
     the_race          lesson 5   the paper's Table 1 re-run
     will_it_fit       lesson 6   float32, int8 and sparse bytes against a board
     flash_it          lesson 7   wobbled practice digits, laptop → board, the board's cycle count
-    challenge         lesson 8   the best model that fits an Uno
+    challenge         lesson 8   the best clothes reader that fits an Uno; entries saved for the leaderboard
     feedback                     the ✅ / 🤔 answers every check gives
     common                       start_lesson and what the pictures share
 
@@ -34,8 +34,8 @@ _HOME = {
     "will_it_fit": ("show_sizes", "show_quantisation", "float_bytes", "check_float_bytes", "index_list_bytes",
                     "show_sparse_formats", "check_index_list_bytes"),
     "flash_it": ("AVR_CLOCK_HZ", "show_flash_pipeline", "show_wobbled_copies", "check_inference_time"),
-    "challenge": ("CHALLENGE_BOARD", "CHALLENGE_METHODS", "challenge_budget", "ChallengeEntry", "ResultsTable",
-                  "challenge_entry", "check_challenge"),
+    "challenge": ("CHALLENGE_BOARD", "CHALLENGE_METHODS", "challenge_budget", "challenge_data", "ChallengeEntry",
+                  "ResultsTable", "challenge_entry", "newest_entry", "show_clothes", "check_challenge"),
 }
 _MODULE_OF = {name: module for module, names in _HOME.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -69,7 +69,8 @@ def _label(port: str) -> str:
 class FlashButton(KitWidget):
     """Port dropdown + refresh, Flash (fit check → progress bar → status), Test on board.
 
-    model: the (pruned) TinyMLP to send.  data: its Dataset (accuracy on the board, calibration).
+    model: the (pruned) TinyMLP to send, or anything with `export_for(board, capacity)` that hands over its own
+    export report when Flash is pressed (lesson 8's entries).  data: its Dataset (accuracy on the board, calibration).
     """
 
     kind = "flash_button"
@@ -208,12 +209,19 @@ class FlashButton(KitWidget):
         # calibrate on the training data, but skip the test-set accuracies export_model computes when given
         # `data`: this widget shows neither, and they cost two full test-set passes per click
         calibration = None if self.data is None else self.data.x_train
-        report = export_model(self.model, board=table_entry, capacity=board.info.capacity, calibration_x=calibration)
+        if hasattr(self.model, "export_for"):
+            # something that knows its own blob, read now (lesson 8's newest entry): the board gets the entry
+            # the student has now, not the one this cell saw when it ran
+            report = self.model.export_for(table_entry, capacity=board.info.capacity)
+        else:
+            report = export_model(self.model, board=table_entry, capacity=board.info.capacity,
+                                  calibration_x=calibration)
         self.last_report = report
         if not report.fits:  # say it before any model byte is sent (no UPLOAD_BEGIN)
             where = _label(port) if port in (SIMULATED, PAGE, WEB_SERIAL) else f"the {report.board.name} on {port}"
+            advice = getattr(self.model, "too_big_advice", "Prune more weights, then flash again.")
             raise KitError(f"The model needs {report.size} bytes but {where} holds {report.capacity}: "
-                           f"{report.over_by} bytes too many. Prune more with the slider, then flash again.")
+                           f"{report.over_by} bytes too many. {advice}")
         self.status.info(f"Sending {report.size} bytes…")
         self.progress.max = report.size
 
