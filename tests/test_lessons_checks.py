@@ -430,7 +430,7 @@ def test_numbers_typed_as_text_count_with_a_gentle_note(digits, capsys):
     assert "leave out the quotes" in check_capacity("1000").message  # a wrong one gets the note too
     assert "quotes" not in check_capacity(1020).message
     # the numbers typed into lesson calls follow the same rule: lesson 8's "0.8" counts too
-    entry, _ = lessons.challenge_entry("t", digits, hidden=4, fraction="0.5", epochs=1, practice_epochs=0)
+    entry = lessons.challenge_entry("t", digits, hidden=4, fraction="0.5", epochs=1, practice_epochs=0)
     assert entry.fraction == 0.5
     assert "fraction: (Next time leave out the quotes: 0.5 is a number.)" in capsys.readouterr().out
 

@@ -101,11 +101,11 @@ def _flash(args) -> int:
         print("bingo-kit flash: stopped before anything was sent; the board is unchanged.", file=sys.stderr)
         raise
     with board:
-        where = "the simulated Uno" if board.simulator else f"{board.info.board_name} on {board.device}"
-        print(f"flashing {len(blob)} bytes (model {'-'.join(map(str, model.sizes))}) to {where}, "
-              f"capacity {board.info.capacity} bytes")
         before = dataclasses.replace(board.info)
-        try:
+        try:  # from here on a Ctrl-C gets its sentence (the line below is what a watcher waits for)
+            where = "the simulated Uno" if board.simulator else f"{board.info.board_name} on {board.device}"
+            print(f"flashing {len(blob)} bytes (model {'-'.join(map(str, model.sizes))}) to {where}, "
+                  f"capacity {board.info.capacity} bytes")
             result = board.upload(blob, progress=not args.quiet)
         except KeyboardInterrupt:  # Ctrl-C: say what the board holds now (COMMIT may have stored the model)
             print(f"bingo-kit flash: {board.holdings_after_interrupt(blob, before)}", file=sys.stderr)
