@@ -313,9 +313,11 @@ def notebook_in_chromium(root: Path, scratch: Path, notebook: str, public: Path 
     with JupyterLab(root, scratch, env=env, extra_args=extra) as lab, sync_api.sync_playwright() as playwright:
         # another host name than 127.0.0.1 (resolved to it) makes the page an insecure context, as a hub on http://
         browser = launch_chromium(playwright, [] if host == "127.0.0.1" else [f"--host-resolver-rules=MAP {host} 127.0.0.1"])
-        page = browser.new_page(viewport={"width": 1300, "height": 1400})
+        # one context: a second tab of it (context.new_page) shares its storage, as a student's two tabs do
+        context = browser.new_context(viewport={"width": 1300, "height": 1400})
         if init_script:
-            page.add_init_script(init_script)
+            context.add_init_script(init_script)
+        page = context.new_page()
         shots = Screenshots(page, scratch / "screenshots", public)
         try:
             page.goto(lab.url(f"lab/tree/{notebook}").replace("127.0.0.1", host, 1))

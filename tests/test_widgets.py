@@ -593,7 +593,7 @@ def test_install_button_puts_the_receiver_on_a_blank_board(installer, monkeypatc
     seen = []
     button.progress.observe(lambda change: seen.append(change["new"]), names="value")
     try:
-        assert button.port.options[-1][1] == "sim-blank"
+        assert [value for _, value in button.port.options][-2:] == ["sim-blank", "web-serial"]
         button.install_button.click()
         assert button.status.kind == "ok", button.status.text
         assert button.progress.value == 1.0 and button.progress.bar_style == "success"

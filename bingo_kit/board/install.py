@@ -23,11 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import serial
 from tqdm.auto import tqdm
 
 from bingo_kit.board import stk500
 from bingo_kit.board.answers import BoardInfo
-from bingo_kit.board.board import BingoBoard, connect
+from bingo_kit.board.board import PAGE_PORT, WEB_SERIAL_PORT, WEB_SERIAL_URL, BingoBoard, connect
 from bingo_kit.board.firmware import avrdude_path, check_upload_tools, hex_image, shipped_hex
 from bingo_kit.board.ports import find_arduino
 from bingo_kit.board.protocol import BOOT_QUIET_SECONDS
@@ -89,6 +90,7 @@ class InstallResult:
     seconds: float
     info: BoardInfo         # the board's IDENTIFY answer after the install
     using: str = "avrdude"  # "avrdude" or "kit" (the kit's own STK500v1 / STK500v2)
+    verified: bool = True   # every page read back as written (avrdude verifies unless told not to; the kit always)
 
     def summary(self) -> str:
         tool = "avrdude" if self.using == "avrdude" else "the kit's own installer"
@@ -174,11 +176,26 @@ def _run_avrdude(device: str, programmer: str, part: str, baud: int, hex_path: P
 
 
 def _port_exists(device: str) -> bool:
+    if device.startswith("page://"):  # a board through the browser: there once the student has connected it
+        from bingo_kit.board.page import PageSerial
+
+        PageSerial.named().wait_for_page(10.0)  # NoBoardError says to click Connect a board
+        return True
     if os.name == "nt":  # COM ports are no files
         from serial.tools import list_ports
 
         return any(port.device.lower() == device.lower() for port in list_ports.comports())
     return os.path.exists(device)
+
+
+def _the_board(where: str) -> str:
+    """The board as a sentence's subject: "The board at COM3", "The Simulated blank Uno", "The board connected…"."""
+    return where[0].upper() + where[1:] if where.startswith("the ") else f"The board at {where}"
+
+
+def _again(where: str) -> str:
+    """How to try again: a board through the browser is installed from lesson 0's button."""
+    return "press Install again" if where == "the board connected through this browser" else "run install-firmware again"
 
 
 def _unplugged(port: str) -> InstallError:
@@ -199,11 +216,11 @@ def _which_board_is_it(device: str, tried: set) -> tuple[str, str, int] | None:
 def _wrong_board(where: str, port: str, chosen: Board, signature: str, baud: int) -> InstallError:
     key, what = CHIPS.get(signature, (None, f"a board with chip signature {signature.upper()}"))
     if key is None:
-        return InstallError(f"The board at {where} is {what}, which the kit has no receiver for (it supports the "
+        return InstallError(f"{_the_board(where)} is {what}, which the kit has no receiver for (it supports the "
                             "Uno, the Nano and the Mega 2560). Nothing was written.")
     if key == "uno" and baud == 57600:
         key, what = "nano", "an Arduino Nano with the old bootloader (ATmega328P)"
-    return InstallError(f"The board at {where} is {what}, not an {chosen.name}. Nothing was written; run: "
+    return InstallError(f"{_the_board(where)} is {what}, not an {chosen.name}. Nothing was written; run: "
                         f"bingo-kit install-firmware --port {port} --board {key}")
 
 
@@ -241,6 +258,9 @@ def _receiver_already_there(device: str, where: str, port: str, board: Board) ->
 def _open_bootloader_port(device: str, baud: int):
     """The port as the kit's bootloader code (bingo_kit.board.stk500) wants it: pyserial's, or for a simulator's pty (no DTR line) one whose
     DTR pulse reopens it, which is what resets a simulated board."""
+    if device.startswith("page://"):  # through the browser: the page passes the bootloader's bytes straight on,
+        # and DTR and the baud rate reach the board as Web Serial's own line settings
+        return serial.serial_for_url(device + "?raw", baud, timeout=0.05, write_timeout=1.0)
     if os.path.realpath(device).startswith("/dev/pts/"):
         return SimulatedDtrPort(device, baud)
     port = BingoBoard._open(device)  # the board code's own open: its one sentence for a busy or forbidden port
@@ -279,13 +299,14 @@ def _kit_ask(device: str, protocol: type[stk500.Bootloader], baud: int, image: b
             pass
 
 
-def _install_with_kit(device: str, where: str, port: str, board: Board, image: bytes, report) -> str:
+def _install_with_kit(device: str, where: str, port: str, board: Board, image: bytes,
+                      report) -> tuple[str, stk500.Installed]:
     tried = []
     for protocol, baud in KIT_BOOTLOADERS[board.key]:
         tried.append((protocol, baud))
         try:
-            _kit_ask(device, protocol, baud, image, report)
-            return f"{protocol.__name__.lower()} @ {baud} baud"
+            installed = _kit_ask(device, protocol, baud, image, report)
+            return f"{protocol.__name__.lower()} @ {baud} baud", installed
         except stk500.NoBootloaderError:
             if not _port_exists(device):
                 raise _unplugged(where) from None
@@ -295,11 +316,11 @@ def _install_with_kit(device: str, where: str, port: str, board: Board, image: b
         except stk500.VerifyError as error:
             raise InstallError(f"The receiver did not read back as written at {where} (first difference at flash "
                                f"byte 0x{error.address:04X}): a loose cable or a bad USB hub? The bootloader is "
-                               "untouched: run install-firmware again.") from None
+                               f"untouched: {_again(where)}.") from None
         except stk500.LostContactError:
             raise InstallError(
-                f"The board at {where} stopped answering during the upload (was it unplugged or reset?). Its "
-                "bootloader is untouched: plug it back in and run install-firmware again.") from None
+                f"{_the_board(where)} stopped answering during the upload (was it unplugged or reset?). Its "
+                f"bootloader is untouched: plug it back in and {_again(where)}.") from None
     found = _kit_which_board(device, tried)
     if found:
         raise _wrong_board(where, port, board, found[0], found[1])
@@ -362,9 +383,16 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
     upload and its read-back proceed (for a widget). A failed install never touches the bootloader, so running it
     again is always the way back."""
     board = get_board(board)
-    if port == "sim":
-        raise InstallError("The Simulated Uno ('sim') always runs the kit's own receiver; install-firmware is for "
-                           "real boards and for 'sim-blank', the simulated Uno fresh out of the box.")
+    if port in ("sim", PAGE_PORT):
+        raise InstallError("A Simulated Uno ('sim', or the one in the page) always runs the kit's own receiver; "
+                           "install-firmware is for real boards and for 'sim-blank', the simulated Uno fresh out of "
+                           "the box.")
+    through_browser = port in (WEB_SERIAL_PORT, WEB_SERIAL_URL)
+    if through_browser:
+        if using == "avrdude":
+            raise InstallError("avrdude cannot reach a board through the browser; the kit's own installer does "
+                               "(leave --with out).")
+        using = "kit"  # the same STK500 conversation, its bytes through the page (Web Serial)
     using = choose_installer(using, board)
     hex_path = shipped_hex(board.key)
     image = hex_image(hex_path)
@@ -373,9 +401,12 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
     if port == "sim-blank":
         simulator = BlankSimulatedUno.default().start()
         device = simulator.port
+    elif through_browser:
+        device = WEB_SERIAL_URL
     else:
         device = find_arduino() if port == "auto" else port
-    where = "the Simulated blank Uno" if simulator else device
+    where = ("the Simulated blank Uno" if simulator else
+             "the board connected through this browser" if through_browser else device)
     try:
         if not _port_exists(device):
             raise _unplugged(where)
@@ -397,9 +428,10 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
                 report(hashes[0] / AVRDUDE_HASHES)
 
             if using == "avrdude":
-                protocol = _install_with_avrdude(device, where, port, board, hex_path, hash_drawn)
+                protocol, verified = _install_with_avrdude(device, where, port, board, hex_path, hash_drawn), True
             else:
-                protocol = _install_with_kit(device, where, port, board, image, report)
+                protocol, installed = _install_with_kit(device, where, port, board, image, report)
+                verified = installed.verified
         try:
             with connect(device, boot_wait=_boot_wait(device, board)) as connected:
                 info = connected.info
@@ -410,4 +442,4 @@ def install_firmware(port: str = "auto", board: str | Board = "uno", progress: b
     finally:
         if simulator is not None:
             simulator.stop()
-    return InstallResult(port, board, protocol, len(image), time.monotonic() - started, info, using)
+    return InstallResult(port, board, protocol, len(image), time.monotonic() - started, info, using, verified)
