@@ -108,6 +108,11 @@ def test_flash_then_test_300_digits_on_a_board_through_the_browser(tmp_path, rec
             host, board = out.split()
             assert board != "None" and board == host, out
             assert bridge.opened == 1   # one connection served it all: the port stays open between clicks
+            kernel_exec(page, "flasher.close()")    # the widget closes: the page lets go of the port
+            deadline = time.monotonic() + 20
+            while bridge.busy and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not bridge.busy, "the port is still held after the widget closed"
 
 
 def test_an_unplugged_upload_keeps_the_old_model_and_says_so(tmp_path, receiver):

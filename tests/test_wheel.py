@@ -57,6 +57,21 @@ def test_wheel_ships_the_hardware_sources(wheel):
     print(f"\nwheel {wheel.name}: {wheel.stat().st_size} bytes, {len(names)} files")
 
 
+def test_wheel_ships_the_page_and_stays_small(wheel):
+    """Issue 19: a classroom needs no CDN and no npm: the browser side travels in the wheel, built; the wheel as a
+    whole (three .hex files, the page's bundle, the lessons) stays under 2 MB."""
+    import zipfile
+
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
+    assert "bingo_kit/page/dist/page.js" in names
+    assert archive.read("bingo_kit/page/dist/page.js") == (REPO / "bingo_kit" / "page" / "dist" / "page.js").read_bytes()
+    assert not any("node_modules" in name or name.startswith("bingo_kit/page/src/") for name in names)
+    assert wheel.stat().st_size < 2 * 1024 * 1024, f"{wheel.stat().st_size} bytes"
+    print(f"\nwheel {wheel.name}: {wheel.stat().st_size} bytes; page bundle "
+          f"{archive.getinfo('bingo_kit/page/dist/page.js').file_size} bytes")
+
+
 def test_installed_wheel_flashes_and_predicts_outside_the_repository(wheel, tmp_path, pruned_blob):
     from bingo_kit.board.simavr import (
         SimulatorUnavailableError,
