@@ -281,3 +281,22 @@ def test_an_install_unplugged_half_way_is_run_again_and_recovers(tmp_path):
             status = _install(page)
             shots.take("installed-again")
             assert "read back and checked" in status, status
+
+
+def test_a_mega_gets_its_receiver_through_the_browser_too(tmp_path):
+    """The Mega 2560's bootloader speaks STK500v2: the same page, the kit's Stk500v2, the same read-back."""
+    from bingo_kit.board.firmware import hex_image, shipped_hex
+    from bingo_kit.board.simavr import BlankSimulatedMega
+
+    blank = BlankSimulatedMega(tmp_path / "flash.bin", tmp_path / "eeprom.bin")
+    with blank, SerialBridge(lambda: blank.port) as bridge:
+        name = _notebook(tmp_path / "nb", [INSTALL.replace('board="uno"', 'board="mega"')])
+        with notebook_in_chromium(tmp_path / "nb", tmp_path, name, PUBLIC_SCREENSHOTS / "install-mega",
+                                  init_script=bridge.init_script()) as (page, shots):
+            run_all_cells(page)
+            _connect(page, ".bingo-install")
+            status = _install(page)
+            shots.take("installed-mega")
+            assert "read back and checked" in status and "4092 bytes of model" in status, status
+            image = hex_image(shipped_hex("mega"))
+            assert blank.flash_path.read_bytes()[:len(image)] == image
