@@ -127,18 +127,12 @@ board_view
 
 def run(n: int) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
-    from browser_jupyter import kernel_exec, notebook_in_chromium, run_all_cells
-
-    import nbformat
+    from browser_jupyter import kernel_exec, notebook_in_chromium, run_all_cells, write_notebook
 
     with tempfile.TemporaryDirectory(prefix="bingo-browser-uno-") as scratch:
         scratch = Path(scratch)
         root = scratch / "notebooks"
-        root.mkdir()
-        notebook = nbformat.v4.new_notebook()
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        notebook.cells = [nbformat.v4.new_code_cell(KERNEL_SETUP)]
-        nbformat.write(notebook, root / "browser_uno.ipynb")
+        write_notebook(root, "browser_uno.ipynb", [KERNEL_SETUP])
         with notebook_in_chromium(root, scratch, "browser_uno.ipynb", None) as (page, _shots):
             run_all_cells(page)
             page.wait_for_selector(".bingo-page-uno[data-state=running]", timeout=120_000)

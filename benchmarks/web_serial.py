@@ -63,19 +63,14 @@ print(json.dumps(await run_on_board("web-serial", _flash_and_test, __N__)))
 
 def measure_in_the_browser(n: int, scratch: Path) -> dict:
     sys.path.insert(0, str(REPO / "tests"))
-    import nbformat
-    from browser_jupyter import kernel_exec, notebook_in_chromium, run_all_cells
+    from browser_jupyter import kernel_exec, notebook_in_chromium, run_all_cells, write_notebook
     from web_serial_bridge import SerialBridge
 
     from bingo_kit.board.firmware import hex_image, shipped_hex
     from bingo_kit.board.simavr import BlankSimulatedUno
 
     root = scratch / "notebooks"
-    root.mkdir()
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.cells = [nbformat.v4.new_code_cell(KERNEL_SETUP)]
-    nbformat.write(notebook, root / "web_serial.ipynb")
+    write_notebook(root, "web_serial.ipynb", [KERNEL_SETUP])
     blank = BlankSimulatedUno(scratch / "page-flash.bin", scratch / "page-eeprom.bin")
     with blank, SerialBridge(lambda: blank.port) as bridge:
         with notebook_in_chromium(root, scratch, "web_serial.ipynb", None, init_script=bridge.init_script()) as (

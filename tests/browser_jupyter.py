@@ -171,6 +171,18 @@ class JupyterLab:
         self.stop()
 
 
+def write_notebook(folder: Path, name: str, cells: list[str]) -> str:
+    """A notebook of these code cells for the Python 3 kernel (JupyterLab asks for a kernel without one); its name."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(cell) for cell in cells]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, Path(folder) / name)
+    return name
+
+
 def launch_chromium(playwright, extra_args=()):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
 

@@ -107,3 +107,27 @@ export function blinkLeds(link, element) {
     clearTimeout(timer);
   };
 }
+
+// A drawn board with a caption beside it, its LEDs blinking while bytes flow; `describe(parts)` fills the caption
+// whenever the board's state changes. Returns the view's clean-up.
+export function boardFigure(link, el, { className, title, body, describe }) {
+  el.classList.add(className);
+  el.innerHTML = `
+    <div style="display:flex;align-items:center;gap:18px;font-size:15px;line-height:1.5">
+      <wokwi-arduino-uno style="flex:0 0 auto"></wokwi-arduino-uno>
+      <div><div><b>${title}</b></div>${body}</div>
+    </div>`;
+  const uno = el.querySelector("wokwi-arduino-uno");
+  const update = () => {
+    el.dataset.state = link.state;
+    describe(uno);
+  };
+  const stopBlinking = blinkLeds(link, uno);
+  link.addEventListener("change", update);
+  update();
+  return () => {
+    stopBlinking();
+    link.removeEventListener("change", update);
+  };
+}
+

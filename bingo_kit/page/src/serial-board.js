@@ -5,7 +5,7 @@
 //   kernel -> page  {type: "signals", dtr}    set DTR (and RTS) as avrdude does for a reset
 //                   {type: "baud", baud}      reopen the port at another rate (an old Nano's bootloader: 57 600)
 //   page -> kernel  {type: "problem", message}   why this page cannot reach a board at all (said once, at start)
-import { BoardLink, blinkLeds } from "./link.js";
+import { BoardLink, boardFigure } from "./link.js";
 
 const BOOT_QUIET_MS = 2000; // PROTOCOL.md §4.4: opening the port resets the board; its bootloader gets 2 s of silence
 const CHANNEL = "bingo-kit-web-serial"; // tabs of this kit tell each other which boards they hold
@@ -239,37 +239,24 @@ export class SerialBoard extends BoardLink {
 }
 
 export function renderSerial(board, el) {
-  el.classList.add("bingo-web-serial");
-  el.innerHTML = `
-    <div style="display:flex;align-items:center;gap:18px;font-size:15px;line-height:1.5">
-      <wokwi-arduino-uno style="flex:0 0 auto"></wokwi-arduino-uno>
-      <div>
-        <div><b>Your board, through this browser</b></div>
-        <button class="bingo-web-serial-connect" style="font-size:15px;padding:4px 12px;margin:4px 0">
-          Connect a board</button>
-        <div class="bingo-web-serial-state"></div>
-      </div>
-    </div>`;
-  const uno = el.querySelector("wokwi-arduino-uno");
-  const button = el.querySelector(".bingo-web-serial-connect");
-  const stateLine = el.querySelector(".bingo-web-serial-state");
-  button.addEventListener("click", () => board.connect());
-
-  function describe() {
-    el.dataset.state = board.state;
-    uno.ledPower = board.state === "connected";
-    button.disabled = board.state === "connected" || board.state === "connecting";
-    stateLine.style.color = board.state === "failed" ? "#c62828" : "";
-    stateLine.textContent = board.state === "idle"
-      ? "Plug your Arduino into this computer, then click Connect a board and pick it."
-      : board.message;
-  }
-
-  const stopBlinking = blinkLeds(board, uno);
-  board.addEventListener("change", describe);
-  describe();
-  return () => {
-    stopBlinking();
-    board.removeEventListener("change", describe);
-  };
+  const cleanUp = boardFigure(board, el, {
+    className: "bingo-web-serial",
+    title: "Your board, through this browser",
+    body: `
+      <button class="bingo-web-serial-connect" style="font-size:15px;padding:4px 12px;margin:4px 0">
+        Connect a board</button>
+      <div class="bingo-web-serial-state"></div>`,
+    describe(uno) {
+      uno.ledPower = board.state === "connected";
+      el.querySelector(".bingo-web-serial-connect").disabled =
+        board.state === "connected" || board.state === "connecting";
+      const stateLine = el.querySelector(".bingo-web-serial-state");
+      stateLine.style.color = board.state === "failed" ? "#c62828" : "";
+      stateLine.textContent = board.state === "idle"
+        ? "Plug your Arduino into this computer, then click Connect a board and pick it."
+        : board.message;
+    },
+  });
+  el.querySelector(".bingo-web-serial-connect").addEventListener("click", () => board.connect());
+  return cleanUp;
 }

@@ -1,7 +1,7 @@
 // The Simulated Uno in the page: the receiver's .hex runs in a Web Worker (worker.js); this side starts it, relays
 // bytes to and from the kernel, keeps the board's EEPROM in the browser (localStorage) so a model survives a page
 // reload as it survives a power cycle, and draws the board.
-import { BoardLink, blinkLeds } from "./link.js";
+import { BoardLink, boardFigure } from "./link.js";
 import workerSource from "./worker.bundle.js.txt";
 
 const EEPROM_BYTES = 1024;
@@ -125,48 +125,32 @@ export class UnoBoard extends BoardLink {
 }
 
 export function renderUno(board, el) {
-  el.classList.add("bingo-page-uno");
-  el.innerHTML = `
-    <div style="display:flex;align-items:center;gap:18px;font-size:15px;line-height:1.5">
-      <wokwi-arduino-uno style="flex:0 0 auto"></wokwi-arduino-uno>
-      <div>
-        <div><b>Simulated Uno in this page</b></div>
-        <div class="bingo-page-uno-state"></div>
-        <div class="bingo-page-uno-eeprom"></div>
-        <div style="background:#e0e0e0;width:260px;height:12px;border-radius:3px">
-          <div class="bingo-page-uno-eeprom-bar" style="background:#6a1b9a;height:12px;width:0;border-radius:3px"></div>
-        </div>
-      </div>
-    </div>`;
-  const uno = el.querySelector("wokwi-arduino-uno");
-  const stateLine = el.querySelector(".bingo-page-uno-state");
-  const eepromLine = el.querySelector(".bingo-page-uno-eeprom");
-  const eepromBar = el.querySelector(".bingo-page-uno-eeprom-bar");
-  uno.ledPower = true;
-
-  function describe() {
-    el.dataset.state = board.state;
-    if (board.state === "running") {
-      const speed = board.mhz ? ` · runs at ${board.mhz.toFixed(1)} MHz (a real Uno: 16)` : "";
-      stateLine.textContent = `running the receiver${speed}`;
-    } else if (board.state === "starting") {
-      stateLine.textContent = "starting…";
-    } else {
-      stateLine.textContent = board.message;
-    }
-    const stored = board.storedModel();
-    eepromLine.textContent = stored
-      ? `memory (EEPROM): a model of ${stored.length} bytes, checksum 0x${stored.crc.toString(16).padStart(4, "0").toUpperCase()}`
-      : "memory (EEPROM): no model yet";
-    if (!board.persistent) eepromLine.textContent += " (this browser will forget it on reload)";
-    eepromBar.style.width = `${Math.round(260 * ((stored ? stored.length + HEADER_BYTES : 0) / EEPROM_BYTES))}px`;
-  }
-
-  const stopBlinking = blinkLeds(board, uno);
-  board.addEventListener("change", describe);
-  describe();
-  return () => {
-    stopBlinking();
-    board.removeEventListener("change", describe);
-  };
+  return boardFigure(board, el, {
+    className: "bingo-page-uno",
+    title: "Simulated Uno in this page",
+    body: `
+      <div class="bingo-page-uno-state"></div>
+      <div class="bingo-page-uno-eeprom"></div>
+      <div style="background:#e0e0e0;width:260px;height:12px;border-radius:3px">
+        <div class="bingo-page-uno-eeprom-bar" style="background:#6a1b9a;height:12px;width:0;border-radius:3px"></div>
+      </div>`,
+    describe(uno) {
+      uno.ledPower = true;
+      const stateLine = el.querySelector(".bingo-page-uno-state");
+      if (board.state === "running") {
+        const speed = board.mhz ? ` · runs at ${board.mhz.toFixed(1)} MHz (a real Uno: 16)` : "";
+        stateLine.textContent = `running the receiver${speed}`;
+      } else {
+        stateLine.textContent = board.state === "starting" ? "starting…" : board.message;
+      }
+      const stored = board.storedModel();
+      const eepromLine = el.querySelector(".bingo-page-uno-eeprom");
+      eepromLine.textContent = stored
+        ? `memory (EEPROM): a model of ${stored.length} bytes, checksum 0x${stored.crc.toString(16).padStart(4, "0").toUpperCase()}`
+        : "memory (EEPROM): no model yet";
+      if (!board.persistent) eepromLine.textContent += " (this browser will forget it on reload)";
+      const used = stored ? stored.length + HEADER_BYTES : 0;
+      el.querySelector(".bingo-page-uno-eeprom-bar").style.width = `${Math.round((260 * used) / EEPROM_BYTES)}px`;
+    },
+  });
 }
