@@ -161,9 +161,9 @@ def test_each_way_a_connection_can_fail_has_its_sentence(tmp_path, receiver):
         assert "connected" in _serial_state(page)
         # a second tab of the kit (another notebook, another kernel) wants the same board
         second = tmp_path / "nb" / "second.ipynb"
-        second.write_bytes((tmp_path / "nb" / name).read_bytes())
+        second.write_bytes((tmp_path / "nb" / "web_serial.ipynb").read_bytes())
         other = page.context.new_page()
-        other.goto(page.url.replace(name, second.name))
+        other.goto(page.url.replace("web_serial.ipynb", second.name))
         run_all_cells(other)
         _connect(other)
         assert "Another tab uses this board" in _serial_state(other)

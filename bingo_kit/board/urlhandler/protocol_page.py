@@ -120,7 +120,11 @@ class Serial(SerialBase):
         return len(data)
 
     def reset_input_buffer(self) -> None:
+        """As on a USB port: what has not been read is gone. The page forgets the request it holds for the board
+        too, so that a request the kernel stopped waiting for (the handshake's IDENTIFY to a board that does not
+        answer) never holds back the next one."""
         self._check_open()
+        self.page.send({"type": "forget"})
         self.page.discard_input()
 
     def reset_output_buffer(self) -> None:

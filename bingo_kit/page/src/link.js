@@ -3,6 +3,8 @@
 // listens to (bytes flowing, state changes).
 //   kernel -> page  {type: "bytes"} + one buffer   bytes for the board, in order (requests, or raw bootloader bytes)
 //                   {type: "flush"}                 forget requests not yet handed to the board
+//                   {type: "forget"}                forget those and the one with the board (the kernel stopped
+//                                                   waiting for its answer: its next request goes at once)
 //                   {type: "raw", on}               raw mode on/off (see relay.js)
 //                   {type: "ping"}                  answer with "hello" if a board is there
 //   page -> kernel  {type: "hello", boot}           a board is there; `boot` changes when it is a new one
@@ -67,6 +69,8 @@ export class BoardLink extends EventTarget {
       this.later(() => this.relay.fromKernel(bytes));
     } else if (content.type === "flush") {
       this.later(() => this.relay.flush());
+    } else if (content.type === "forget") {
+      this.later(() => this.relay.reset());
     } else if (content.type === "raw") {
       this.later(() => this.relay.setRaw(!!content.on));
     } else {

@@ -26,7 +26,7 @@ export class Relay {
 
   setRaw(raw) {
     this.raw = raw;
-    this.flush();
+    this.reset();
   }
 
   // §4.4: opening a real board's port resets it; its bootloader must get 2 s of silence, or a Mega's never ends.
