@@ -38,8 +38,9 @@ class LowestImportance(prune.BasePruningMethod):
             raise KitError(f"Cannot prune {self.amount} of {t.nelement()} weights.")
         mask = default_mask.clone(memory_format=torch.contiguous_format)
         if self.amount:
-            lowest = torch.topk(t.reshape(-1), k=self.amount, largest=False)
-            mask.view(-1)[lowest.indices] = 0
+            # a stable sort, not topk: ties go in index order, the order the floor search scans in
+            lowest = torch.sort(t.reshape(-1), stable=True).indices[: self.amount]
+            mask.view(-1)[lowest] = 0
         return mask
 
     @classmethod
