@@ -168,7 +168,8 @@ def _key(name: str) -> str:
 
 
 def train_scored(model, data, method, *, epochs: int | None = None, seed: int = 0, progress: bool = True,
-                 callbacks=(), watchers=(), batch_size: int | None = None, lr: float | None = None, **overrides):
+                 callbacks=(), watchers=(), batch_size: int | None = None, lr: float | None = None,
+                 test_each_epoch: bool = True, **overrides):
     """Train ``model`` with ``method``'s scorer watching; returns (history, scores) for :func:`prune_fraction`.
 
     The scorers draw from their own random generators: the trained weights equal those of plain training.
@@ -182,7 +183,7 @@ def train_scored(model, data, method, *, epochs: int | None = None, seed: int = 
     scorer = method.make_scorer(model, seed=seed, **overrides)
     history = train_with_scorer(model, data, scorer, epochs=DEFAULT_EPOCHS if epochs is None else epochs, seed=seed,
                                 progress=progress, callbacks=callbacks, watchers=watchers, batch_size=batch_size,
-                                lr=lr)
+                                lr=lr, test_each_epoch=test_each_epoch)
     return history, scorer.scores_dict()
 
 

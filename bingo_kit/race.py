@@ -200,14 +200,14 @@ def _run_race(data, drop, epochs, hidden, seed, options, imp_rate, methods, prog
     bar.set_postfix_str("dense")
     clock = _Clock()
     dense = fresh()
-    history = train(dense, data, epochs=epochs, seed=seed, progress=False)
+    train(dense, data, epochs=epochs, seed=seed, progress=False, test_each_epoch=False)
     dense_seconds, dense_cpu = clock.read()
     dense_accuracy = accuracy(dense, data.x_val, data.y_val)
     floor = dense_accuracy - drop
     total = kept_weights(dense)[1]
     if "dense" in methods:
         results["dense"] = MethodResult(dense_accuracy, 0.0, dense_seconds, 1, total, total,
-                                        history.final_accuracy, dense_cpu)
+                                        accuracy(dense, data.x_test, data.y_test), dense_cpu)
     bar.update(1)
 
     for name in methods:
@@ -219,7 +219,8 @@ def _run_race(data, drop, epochs, hidden, seed, options, imp_rate, methods, prog
         if method.scored_while_training:
             model = fresh()
             settings = method.settings(**options)
-            _, scores = train_scored(model, data, method, epochs=epochs, seed=seed, progress=False, **settings)
+            _, scores = train_scored(model, data, method, epochs=epochs, seed=seed, progress=False,
+                                     test_each_epoch=False, **settings)
             found = prune_to_floor(model, data, floor, method=name, scores=scores, seed=seed)
             extra = {"settings": settings}
             if "tickets" in settings:  # the scoring's forward passes, reported beside the floor checks
@@ -235,7 +236,7 @@ def _run_race(data, drop, epochs, hidden, seed, options, imp_rate, methods, prog
                                          found.kept, total, found.test_accuracy, dense_cpu + cpu)
         elif name == "gradual":
             model = fresh()
-            run = gradual_pruning(model, data, floor, epochs=epochs, seed=seed, progress=False)
+            run = gradual_pruning(model, data, floor, epochs=epochs, seed=seed, progress=False, test_each_epoch=False)
             seconds, cpu = clock.read()
             kept = kept_weights(model)[0]
             results[name] = MethodResult(
@@ -245,7 +246,8 @@ def _run_race(data, drop, epochs, hidden, seed, options, imp_rate, methods, prog
         elif name == "imp":
             model = copy_model(dense, sizes, seed)
             imp = iterative_magnitude_pruning(
-                model, data, floor, rate=imp_rate, epochs=epochs, seed=seed, trained=True, progress=False
+                model, data, floor, rate=imp_rate, epochs=epochs, seed=seed, trained=True, progress=False,
+                test_each_epoch=False,
             )  # the race's own bar says "imp"; a second bar would stop short (IMP ends at the floor, not round 30)
             seconds, cpu = clock.read()
             results[name] = MethodResult(
@@ -270,33 +272,32 @@ class _Clock:
 
 
 def training_overhead(data: Dataset, methods: Sequence[str], *, sizes: Sequence[int], epochs: int, seed: int = 0,
-                      repeats: int = 3, floor: float | None = None, **options) -> dict[str, float]:
-    """{method: CPU time of its training run ÷ CPU time of plain training}, paired and repeated.
+                      repeats: int = 3, **options) -> dict[str, float]:
+    """{method: CPU time of its scored training run ÷ CPU time of plain training}, paired and repeated.
 
-    Scored methods: a training run with the method's scorer (``options`` as in :func:`run_race`); gradual:
-    its whole pruning run (needs ``floor``). Every repeat runs plain training right before each method, so
-    a burst of load elsewhere hits both alike; the ratio reported is the median of the paired ratios.
-    ``time.process_time`` counts this process's CPU only, and torch runs on one thread.
+    Both runs time training alone: no test-set pass after each epoch (``options`` as in :func:`run_race`).
+    Every repeat runs plain training right before each method, so a burst of load elsewhere hits both
+    alike; the ratio reported is the median of the paired ratios. ``time.process_time`` counts this
+    process's CPU only, and torch runs on one thread. Gradual pruning has no overhead of this kind (it ends
+    when it reaches the floor, often epochs early): the race compares its CPU time with IMP's.
     """
     ratios: dict[str, list[float]] = {race_method_id(m): [] for m in methods}
+    for name in ratios:
+        if not get_method(name).scored_while_training:
+            raise KitError(f"{name!r} does not score while training, so it has no training overhead; compare "
+                           "its CPU seconds in the race instead (gradual: with IMP's).")
     with one_thread():
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # one-time import cost out of the timings
         for _ in range(repeats):
             for name in ratios:
                 start = time.process_time()
-                train(make_mlp(sizes, seed=seed), data, epochs=epochs, seed=seed, progress=False)
+                train(make_mlp(sizes, seed=seed), data, epochs=epochs, seed=seed, progress=False,
+                      test_each_epoch=False)
                 plain = time.process_time() - start
                 method = get_method(name)
                 start = time.process_time()
-                if method.scored_while_training:
-                    train_scored(make_mlp(sizes, seed=seed), data, method, epochs=epochs, seed=seed, progress=False,
-                                 **method.settings(**options))
-                elif name == "gradual":
-                    if floor is None:
-                        raise KitError("The overhead of gradual pruning needs floor=... (it trains to the floor).")
-                    gradual_pruning(make_mlp(sizes, seed=seed), data, floor, epochs=epochs, seed=seed, progress=False)
-                else:
-                    raise KitError(f"{name!r} does not change the training run; there is no overhead to measure.")
+                train_scored(make_mlp(sizes, seed=seed), data, method, epochs=epochs, seed=seed, progress=False,
+                             test_each_epoch=False, **method.settings(**options))
                 ratios[name].append((time.process_time() - start) / plain)
     return {name: statistics.median(values) for name, values in ratios.items()}
 

@@ -95,8 +95,12 @@ def train(
     seed: int = 0,
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
+    test_each_epoch: bool = True,
 ) -> History:
     """Train with Adam on shuffled mini-batches; same model, data and seed → the same weights, bit for bit.
+
+    ``test_each_epoch=False`` skips the test-set pass after each epoch (its accuracy is then nan): timings
+    of training alone (on Fashion-MNIST that pass is a quarter of the CPU time).
 
     Pruned layers keep their masks: torch's pruning hook multiplies by the mask in every forward pass, so a
     pruned weight gets no gradient and stays exactly zero.
@@ -107,10 +111,10 @@ def train(
     if len(data.y_train) == 0:
         raise KitError("The training set is empty: there is nothing to train on (check train_limit).")
     with one_thread():
-        return _train(model, data, epochs, batch_size, lr, seed, list(callbacks), progress)
+        return _train(model, data, epochs, batch_size, lr, seed, list(callbacks), progress, test_each_epoch)
 
 
-def _train(model, data, epochs, batch_size, lr, seed, callbacks, progress) -> History:
+def _train(model, data, epochs, batch_size, lr, seed, callbacks, progress, test_each_epoch) -> History:
     # a private generator: the shuffling depends on `seed` only, not on whatever ran before
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -146,7 +150,7 @@ def _train(model, data, epochs, batch_size, lr, seed, callbacks, progress) -> Hi
                     cb.on_step(state)
             step += 1
         model.eval()
-        test_acc = accuracy(model, data.x_test, data.y_test)
+        test_acc = accuracy(model, data.x_test, data.y_test) if test_each_epoch else float("nan")
         history.train_loss.append(loss_sum / n)
         history.test_accuracy.append(test_acc)
         bar.set_postfix(loss=f"{loss_sum / n:.3f}", test_acc=f"{test_acc:.3f}")

@@ -93,3 +93,24 @@ def test_a_subset_of_methods_and_bad_arguments(race_twice):
         run_race(data, methods=("dense", "lottery"), progress=False)
     with pytest.raises(KitError, match="drop"):
         run_race(data, drop=1.5, progress=False)
+
+
+def test_training_overhead_times_training_alone_and_leaves_gradual_to_the_race(monkeypatch):
+    # issue 18 C2: plain training's per-epoch test pass (a quarter of its CPU time on Fashion-MNIST) made every
+    # overhead look smaller; gradual's "overhead" compared a run that ends at the floor with a full run
+    import bingo_kit.training as training
+    from bingo_kit.race import training_overhead
+
+    data = blobs(n_train=120, n_test=90, n_features=6)
+    real_accuracy, test_passes = training.accuracy, []
+
+    def counting_accuracy(model, x, y):
+        test_passes.append(x is data.x_test)
+        return real_accuracy(model, x, y)
+
+    monkeypatch.setattr(training, "accuracy", counting_accuracy)
+    ratios = training_overhead(data, ["bingo_grad"], sizes=(6, 8, 3), epochs=3, repeats=1)
+    assert set(ratios) == {"bingo_grad"} and ratios["bingo_grad"] > 0
+    assert not any(test_passes)  # neither the plain run nor the scored one looked at the test set
+    with pytest.raises(KitError, match="IMP"):
+        training_overhead(data, ["gradual"], sizes=(6, 8, 3), epochs=3)

@@ -1,4 +1,6 @@
 """The training loop: learns, is deterministic, calls back in order, keeps pruned weights at zero."""
+import math
+
 import torch
 from torch.nn.utils import prune
 
@@ -86,3 +88,13 @@ def test_steps_per_run_counts_the_on_step_calls():
 
     train(make_mlp((4, 5, 3), seed=0), data, epochs=3, batch_size=32, callbacks=[Count()], progress=False)
     assert Count.calls == steps_per_run(data, 3, batch_size=32) == 3 * 3  # 70 examples: batches of 32, 32, 6
+
+
+def test_training_without_the_test_pass_trains_the_same_weights():
+    data = blobs(n_train=120, n_test=60)
+    tested, untested = make_mlp((4, 6, 3), seed=2), make_mlp((4, 6, 3), seed=2)
+    with_test = train(tested, data, epochs=3, seed=2, progress=False)
+    without = train(untested, data, epochs=3, seed=2, progress=False, test_each_epoch=False)
+    assert all(torch.equal(a, b) for a, b in zip(tested.state_dict().values(), untested.state_dict().values()))
+    assert len(without.test_accuracy) == 3 and all(math.isnan(a) for a in without.test_accuracy)
+    assert with_test.train_loss == without.train_loss and not math.isnan(with_test.final_accuracy)
