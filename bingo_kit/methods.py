@@ -231,22 +231,23 @@ register(RandomOrder(
     "Remove weights in a random (seeded) order: the control every real method must beat.",
 ))
 register(ScoredWhileTraining(
-    "bingo", "BINGO",
-    "The paper's fake pass: after every training step, reset random groups of weights to their starting "
-    "values and measure how much the loss rises; a weight's score is the average over all its groups.",
+    "bingo", "BINGO (kit's running mean)",
+    "The paper's fake pass with this kit's update rule: after every training step, reset random groups of "
+    "weights to their starting values and measure how much the loss rises; a weight's score is the average "
+    "over all its groups (the paper's own rules are the 2-sample average and the printed formula).",
     scorer="fake_pass.RunningMeanBingo",
 ))
 register(ScoredWhileTraining(
-    "bingo_classic", "BINGO (2-sample average)",
+    "bingo_classic", "BINGO (paper's 2-sample average)",
     "The paper's rule as its text describes it, S = (S + |A_b - A_a| / A_b) / 2: each new measurement counts "
     "half, so a score remembers little more than its last two fake passes.",
-    aliases=("prose", "bingo prose"), options={"rule": "prose"},
+    aliases=("prose", "bingo prose", "BINGO (2-sample average)"), options={"rule": "prose"},
 ))
 register(ScoredWhileTraining(
-    "bingo_paper", "BINGO (printed formula)",
+    "bingo_paper", "BINGO (paper's printed formula)",
     "BINGO with the score formula exactly as printed in the paper, S = (S + 1 - |A_b - A_a| / A_b) / 2, "
     "which rewards weights whose reset did *not* hurt.",
-    aliases=("paper", "printed"), options={"rule": "paper"},
+    aliases=("paper", "printed", "BINGO (printed formula)"), options={"rule": "paper"},
 ))
 register(ScoredWhileTraining(
     "bingo_grad", "BINGO-grad (kit's variant)",

@@ -8,7 +8,7 @@ accuracy at the floor (validation), the test accuracy, the share of weights it r
 and how many evaluations it needed.
 
 - dense          plain training, nothing pruned
-- bingo          the paper's fake pass, scores as a running mean of the loss change (bingo_kit.fake_pass)
+- bingo          the paper's fake pass with the kit's update rule: a running mean of the loss change
 - bingo_classic  the fake pass with the two-sample average S = (S + x) / 2 the paper's text describes
 - bingo_paper    the same with the formula as printed in the paper
 - bingo_grad     the kit's variant: saliency from the training step's own gradients (bingo_kit.saliency)

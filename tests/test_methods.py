@@ -19,7 +19,11 @@ def test_every_label_and_id_finds_its_own_method():
         assert get_method(method.label).id == method_id
         assert get_method(method_id.upper().replace("_", " ")).id == method_id
         assert method.description.endswith(".") and len(method.description) > 40
-    assert get_method("BINGO (printed formula)").id == "bingo_paper" and label("paper") == "BINGO (printed formula)"
+    assert get_method("BINGO (printed formula)").id == "bingo_paper"  # the label before it named the paper
+    assert get_method("BINGO (paper's printed formula)").id == "bingo_paper"
+    # issue 18 C3: the running mean is the kit's rule; the paper's exact rules say they are the paper's
+    assert label("bingo") == "BINGO (kit's running mean)"
+    assert label("paper") == "BINGO (paper's printed formula)" and label("prose") == "BINGO (paper's 2-sample average)"
     # the scorer's rule names (lesson 3 compares them) name today's two-sample rule and the printed one
     assert get_method("prose").id == "bingo_classic" and get_method("Paper").id == "bingo_paper"
     assert "kit's" in label("bingo_grad")

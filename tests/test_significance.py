@@ -1,4 +1,4 @@
-"""The new significance methods against plain loops: faithful BINGO's running mean (batched per epoch =
+"""The new significance methods against plain loops: BINGO's running mean, the kit's rule (batched per epoch =
 per step = a loop over tickets and weights), BINGO-grad's saliency, and gradual pruning's choices."""
 import pytest
 import torch

@@ -61,7 +61,7 @@ class PruneSlider(KitWidget):
         if default_method not in [m.id for m in offered]:
             raise KitError(f"The slider offers {', '.join(m.id for m in offered)}; got method={method!r}.")
         self.method = ChoiceDropdown(options=[(m.label, m.id) for m in offered], value=default_method,
-                                     description="method", layout=widgets.Layout(width="220px"),
+                                     description="method", layout=widgets.Layout(width="340px"),
                                      name="method", match=_method_id, refusal=self._method_refusal)
         self.method.add_class("bingo-prune-method")
         self.fraction = widgets.IntSlider(value=0, min=0, max=99, step=1, description="pruned %",
