@@ -6,6 +6,7 @@ not to prune"): fast at first, when there are many unimportant weights, then slo
 time to adapt. Each time it removes the weights that matter least by BINGO-grad's saliency (see
 :mod:`bingo_kit.saliency`), which the same run keeps adding up.
 
+Every check below asks for the floor plus a margin (1 point, see ``DEFAULT_MARGIN``).
 The schedule starts once the dense model first reaches the floor (not before ``warmup`` of the run).
 Before each pruning step the model is checked against the floor (on the validation split when the data
 has one), and the most pruned state that passed is remembered. A failing check pauses pruning (the
@@ -28,7 +29,12 @@ from bingo_kit.saliency import GradientSaliency
 from bingo_kit.pruning import copy_into, floor_split, kept_weights
 from bingo_kit.training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, Callback, StepState, accuracy, steps_per_run, train
 
-DEFAULT_FINAL_SPARSITY = 0.98
+# The schedule's cap. At 98 % it, not the floor, stopped every Fashion-MNIST run; at 99.9 % the floor does.
+DEFAULT_FINAL_SPARSITY = 0.999
+# Checks pass only at floor + margin: the run keeps the most pruned of dozens of checkpoints that passed on the
+# validation split, and the best of many noisy checks flatters (without a margin, test accuracy landed up to
+# 1.5 points under the floor on Fashion-MNIST). benchmarks/race.py reports test accuracy - floor.
+DEFAULT_MARGIN = 0.01
 DEFAULT_WARMUP = 0.1  # of the run's steps trained dense before the first prune
 DEFAULT_RAMP = 0.6  # of the run's steps over which the schedule climbs to its final sparsity
 DEFAULT_PRUNES = 40  # pruning steps in the ramp
@@ -131,18 +137,24 @@ def gradual_pruning(
     recovery_epochs: int = DEFAULT_RECOVERY_EPOCHS,
     patience: int = DEFAULT_PATIENCE,
     decay: float = DEFAULT_DECAY,
+    margin: float = DEFAULT_MARGIN,
     on: str | None = None,
     progress: bool = True,
     **train_opts,
 ) -> GradualResult:
-    """Train ``model`` from scratch while pruning it to the floor; leave it pruned. See the module doc."""
+    """Train ``model`` from scratch while pruning it to the floor; leave it pruned. See the module doc.
+
+    Every check asks for ``floor + margin`` (see ``DEFAULT_MARGIN``)."""
     if not 0.0 < final_sparsity < 1.0:
         raise KitError(f"final_sparsity is the share of weights the schedule aims for, in (0, 1); "
                        f"got {final_sparsity}.")
     if not (0.0 <= warmup < 1.0 and 0.0 < ramp <= 1.0):
         raise KitError(f"warmup and ramp are shares of the run, in [0, 1) and (0, 1]; got {warmup}, {ramp}.")
+    if not 0.0 <= margin < 1.0:
+        raise KitError(f"margin is a share of accuracy kept above the floor, in [0, 1); got {margin}.")
     start = time.perf_counter()
     split, x, y = floor_split(data, on)
+    floor = floor + margin
     saliency = GradientSaliency(model)
     pruner = GradualPruner(
         model, saliency, floor, (x, y), total_steps=steps_per_run(data, epochs, train_opts.get("batch_size", DEFAULT_BATCH_SIZE)),

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 import bingo_kit.fake_pass as fake_pass
 from bingo_kit.errors import KitError
 from bingo_kit.fake_pass import RunningMeanBingo
-from bingo_kit.gradual import cubic_sparsity, gradual_pruning
+from bingo_kit.gradual import DEFAULT_MARGIN, cubic_sparsity, gradual_pruning
 from bingo_kit.methods import train_scored
 from bingo_kit.models import make_mlp
 from bingo_kit.pruning import kept_weights, prune_fraction
@@ -179,7 +179,7 @@ def test_gradual_prunes_the_least_salient_and_stops_at_the_floor(monkeypatch):
     model = make_mlp((4, 12, 3), seed=0)
     result = gradual_pruning(model, data, floor, epochs=20, lr=0.02, progress=False)
     assert spies[0].checked >= 3  # several prunes, each checked by hand
-    assert result.split == "test" and result.accuracy >= floor
+    assert result.split == "test" and result.accuracy >= floor + DEFAULT_MARGIN  # every check kept the margin
     assert result.accuracy == accuracy(model, data.x_test, data.y_test)
     assert result.fraction == pytest.approx(1 - kept_weights(model)[0] / 84) and result.fraction > 0.3
     assert result.evaluations >= result.prunes
@@ -190,3 +190,20 @@ def test_gradual_prunes_nothing_when_the_floor_is_out_of_reach():
     model = make_mlp((4, 6, 3), seed=0)
     result = gradual_pruning(model, data, 1.01, epochs=3, progress=False)
     assert result.fraction == 0.0 and result.prunes == 0 and kept_weights(model) == (42, 42)
+
+
+def test_gradual_reaches_imps_sparsity_on_fashion_mnist_and_its_floor_holds_on_test():
+    # issue 18 C4, the race's set-up on seed 1: with the 98 % cap the schedule, not the floor, ended the run;
+    # with the cap raised and no margin the most pruned of ~60 passing checkpoints read 0.3 points under the
+    # floor on the test set (the best of many noisy checks flatters); checks at floor + 1 point hold on test
+    from bingo_kit.data import load_dataset, with_validation
+
+    data = with_validation(load_dataset("fashion-mnist", train_limit=10_000, seed=1), 0.2, 1)
+    sizes = (data.n_features, 128, 64, data.n_classes)
+    dense = make_mlp(sizes, seed=1)
+    train(dense, data, epochs=5, seed=1, progress=False, test_each_epoch=False)
+    floor = accuracy(dense, data.x_val, data.y_val) - 0.07
+    result = gradual_pruning(make_mlp(sizes, seed=1), data, floor, epochs=5, seed=1, progress=False,
+                             test_each_epoch=False)
+    assert result.stopped_at_floor and result.fraction >= 0.99, result
+    assert result.accuracy >= floor + DEFAULT_MARGIN and result.test_accuracy >= floor, (result, floor)
