@@ -35,17 +35,28 @@ const AHEAD_MS = 1;
 // lost that time.
 const BEHIND_MS = 50;
 const SLICE_MS = 4; // the longest stretch of simulation between two looks at the message queue
+// A COMMIT writes an EEPROM byte every 3.6 ms; the page stores the whole EEPROM (localStorage) at most this often
+// while it changes, and always before the board's next bytes. Once per byte took CPU from this worker.
+const EEPROM_POST_MS = 100;
 
 let cpu = null;
 let usart = null;
 let eepromMemory = null;
 let eepromChanged = false;
+let eepromPostedAt = 0;
 const rxQueue = []; // bytes from the host, waiting for the UART
 let txBytes = []; // bytes the board sent in this slice
 let wallStart = 0; // performance.now() at which the board's clock read 0
 let cyclesAtSpeedCheck = 0;
 let wallAtSpeedCheck = 0;
 let timer = null;
+// A worker that is behind yields through a message to itself, not setTimeout(run, 0): browsers stretch chained
+// zero timeouts to 4 ms, so a board that ran 4 ms and then slept 4 ms ran at about half speed (12.6 MHz here).
+const wake = new MessageChannel();
+let wakePending = false;
+wake.port1.onmessage = () => {
+  if (wakePending) run();
+};
 
 function start(hexText, storedEeprom) {
   const program = new Uint16Array(FLASH_BYTES / 2);
@@ -86,8 +97,10 @@ function feedUart() {
 
 function flush() {
   // The EEPROM first: when the host reads COMMIT's answer, the page has already stored the new model.
-  if (eepromChanged) {
+  const now = performance.now();
+  if (eepromChanged && (txBytes.length || now - eepromPostedAt >= EEPROM_POST_MS)) {
     eepromChanged = false;
+    eepromPostedAt = now;
     self.postMessage({ type: "eeprom", bytes: eepromMemory.slice() });
   }
   if (txBytes.length) {
@@ -98,6 +111,7 @@ function flush() {
 
 function run() {
   timer = null;
+  wakePending = false;
   const now = performance.now();
   let target = (now - wallStart) * (CLOCK_HZ / 1000);
   if (target - cpu.cycles > BEHIND_MS * (CLOCK_HZ / 1000)) {
@@ -121,7 +135,12 @@ function run() {
     wallAtSpeedCheck = now;
   }
   const aheadMs = (cpu.cycles - (performance.now() - wallStart) * (CLOCK_HZ / 1000)) / (CLOCK_HZ / 1000);
-  timer = setTimeout(run, Math.max(0, aheadMs - AHEAD_MS));
+  if (aheadMs > AHEAD_MS) {
+    timer = setTimeout(run, aheadMs - AHEAD_MS);
+  } else {
+    wakePending = true; // still behind the wall clock: carry on once the message queue has had its look
+    wake.port2.postMessage(null);
+  }
 }
 
 self.onmessage = (event) => {
