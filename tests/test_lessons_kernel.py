@@ -109,7 +109,7 @@ def test_a_name_error_inside_other_code_keeps_its_traceback(ran):
 
 
 def test_a_dropdown_set_to_a_choice_it_lacks_lists_the_choices(ran):
-    assert "BINGO needs significance scores" in one_line(ran, "slider method")
+    assert "BINGO (kit's running mean) needs significance scores" in one_line(ran, "slider method")
     assert one_line(ran, "slider board") == "❌ board can be 'uno', 'nano' or 'mega'; you wrote 'esp32'."
     assert ran["slider lenient"][0].split() == ["random", "info"]  # any capitals: the slider just moves
 
