@@ -38,14 +38,18 @@ class LowestImportance(prune.BasePruningMethod):
             raise KitError(f"Cannot prune {self.amount} of {t.nelement()} weights.")
         mask = default_mask.clone(memory_format=torch.contiguous_format)
         if self.amount:
-            # a stable sort, not topk: ties go in index order, the order the floor search scans in
-            lowest = torch.sort(t.reshape(-1), stable=True).indices[: self.amount]
-            mask.view(-1)[lowest] = 0
+            mask.view(-1)[lowest_first(t)[: self.amount]] = 0
         return mask
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
+
+
+def lowest_first(importance: torch.Tensor) -> torch.Tensor:
+    """The indices of ``importance`` (flattened), least important first. A stable sort, not topk: ties go in
+    index order, so prune_lowest and the floor search's scan (pruning.prune_to_floor) cut the same weights."""
+    return torch.sort(importance.reshape(-1), stable=True).indices
 
 
 def prune_lowest(model, count: int, importance: dict[str, torch.Tensor]):

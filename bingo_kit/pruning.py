@@ -11,7 +11,6 @@ rankings live in one registry, :mod:`bingo_kit.methods`; a method may be given b
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -23,7 +22,7 @@ from bingo_kit.arguments import fraction as fraction_argument
 from bingo_kit.data import Dataset
 from bingo_kit.errors import KitError
 from bingo_kit.export import model_sizes
-from bingo_kit.methods import dense_weight, get_method, prune_lowest
+from bingo_kit.methods import dense_weight, get_method, lowest_first, prune_lowest
 from bingo_kit.models import TinyMLP
 from bingo_kit.training import DEFAULT_EPOCHS, accuracy, one_thread, train
 
@@ -171,15 +170,13 @@ def _prune_to_floor(model, data, floor, method, scores, seed, progress, on, step
     importance = importance_scores(model, method, scores, seed)
     _, total = kept_weights(model)
     # Written by hand because torch's pruning re-masks every layer per call: the scan zeroes the next weights
-    # of one global order in a dense copy, so each step costs one forward pass. The order is the one
-    # prune_lowest uses (a stable sort of the importance over all layers, in layer order), so the model
-    # pruned at the end is the model the scan measured.
+    # of one global order in a dense copy, so each step costs one forward pass. The order is prune_lowest's
+    # (lowest_first over all layers, in layer order), so the model pruned at the end is the one the scan measured.
     probe = remove_pruning(copy.deepcopy(model))
     weights = [layer.weight.data.view(-1) for _, layer in probe.weight_layers()]
     dense = [w.clone() for w in weights]
     ends = torch.tensor([w.numel() for w in weights]).cumsum(0).tolist()
-    order = torch.sort(torch.cat([importance[name].reshape(-1) for name, _ in model.weight_layers()]),
-                       stable=True).indices
+    order = lowest_first(torch.cat([importance[name].reshape(-1) for name, _ in model.weight_layers()]))
     pruned_in_probe = 0
     evaluations = 0
 

@@ -53,10 +53,7 @@ let timer = null;
 // A worker that is behind yields through a message to itself, not setTimeout(run, 0): browsers stretch chained
 // zero timeouts to 4 ms, so a board that ran 4 ms and then slept 4 ms ran at about half speed (12.6 MHz here).
 const wake = new MessageChannel();
-let wakePending = false;
-wake.port1.onmessage = () => {
-  if (wakePending) run();
-};
+wake.port1.onmessage = () => run();
 
 function start(hexText, storedEeprom) {
   const program = new Uint16Array(FLASH_BYTES / 2);
@@ -111,7 +108,6 @@ function flush() {
 
 function run() {
   timer = null;
-  wakePending = false;
   const now = performance.now();
   let target = (now - wallStart) * (CLOCK_HZ / 1000);
   if (target - cpu.cycles > BEHIND_MS * (CLOCK_HZ / 1000)) {
@@ -138,8 +134,7 @@ function run() {
   if (aheadMs > AHEAD_MS) {
     timer = setTimeout(run, aheadMs - AHEAD_MS);
   } else {
-    wakePending = true; // still behind the wall clock: carry on once the message queue has had its look
-    wake.port2.postMessage(null);
+    wake.port2.postMessage(null); // still behind the wall clock: carry on once the message queue has had its look
   }
 }
 
